@@ -1,0 +1,217 @@
+/**
+ * The one place that reads flags and environment variables. `loadConfig()` is pure: it takes argv and an env
+ * record and returns a validated, fully-resolved Config (flags > env > defaults), or throws a ConfigError that
+ * names the flag. Nothing else in nomnom reads the environment.
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+
+const ROLES = ["api", "worker", "all"] as const;
+const COMMANDS = ["run", "validate", "migrate", "topology"] as const;
+
+/** NATS subject tokens, stream names and durable names are all built from the namespace: keep it to a safe set. */
+const NAMESPACE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/** One entry per setting: flag name, env twin, schema (with default) and help text. Help and docs derive from it. */
+const SETTINGS = {
+  role: { env: "NOMNOM_ROLE", schema: z.enum(ROLES).default("all"), help: "api | worker | all" },
+  entities: { env: "NOMNOM_ENTITIES", schema: z.string().min(1).default("entities"), help: "entities folder" },
+  host: { env: "HOST", schema: z.string().min(1).default("0.0.0.0"), help: "HTTP listen address" },
+  port: { env: "PORT", schema: int(0, 65535).default(8080), help: "HTTP port of the api role" },
+  "nats-url": { env: "NATS_URL", schema: z.string().min(1).default("nats://127.0.0.1:4222"), help: "NATS server(s)" },
+  "database-url": {
+    env: "DATABASE_URL",
+    schema: z.string().regex(/^postgres(ql)?:\/\//, "must start with postgres:// or postgresql://")
+      .default("postgres://postgres@127.0.0.1:5432/postgres"),
+    help: "PostgreSQL connection URL",
+  },
+  namespace: {
+    env: "NOMNOM_NAMESPACE",
+    schema: z.string().regex(NAMESPACE, "must match " + NAMESPACE.source).default("nomnom"),
+    help: "prefix of every stream, subject and consumer",
+  },
+  "log-level": {
+    env: "LOG_LEVEL",
+    schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
+    help: "debug | info | warn | error",
+  },
+  "batch-size": { env: "NOMNOM_BATCH_SIZE", schema: int(1, 10_000).default(500), help: "messages per transaction" },
+  "batch-linger-ms": {
+    env: "NOMNOM_BATCH_LINGER_MS",
+    schema: int(0, 10_000).default(5),
+    help: "how long the worker waits to fill a batch",
+  },
+  "max-ack-pending": {
+    env: "NOMNOM_MAX_ACK_PENDING",
+    schema: int(1).default(20_000),
+    help: "in-flight messages across all workers",
+  },
+  "ack-wait-ms": { env: "NOMNOM_ACK_WAIT_MS", schema: int(1_000).default(30_000), help: "redelivery timeout" },
+  "max-deliver": {
+    env: "NOMNOM_MAX_DELIVER",
+    schema: int(1).default(20),
+    help: "deliveries before a message is dead-lettered",
+  },
+  "retry-base-ms": {
+    env: "NOMNOM_RETRY_BASE_MS",
+    schema: int(1).default(1_000),
+    help: "first retry delay (doubles each attempt)",
+  },
+  "retry-max-ms": { env: "NOMNOM_RETRY_MAX_MS", schema: int(1).default(60_000), help: "longest retry delay" },
+  "stream-max-bytes": {
+    env: "NOMNOM_STREAM_MAX_BYTES",
+    schema: int(1024 * 1024).default(1024 * 1024 * 1024),
+    help: "storage reserved for the ingest stream",
+  },
+  "dlq-max-bytes": {
+    env: "NOMNOM_DLQ_MAX_BYTES",
+    schema: int(1024 * 1024).default(256 * 1024 * 1024),
+    help: "storage reserved for the dead-letter stream",
+  },
+  "stream-replicas": { env: "NOMNOM_STREAM_REPLICAS", schema: int(1, 5).default(1), help: "JetStream replicas" },
+  "duplicate-window-ms": {
+    env: "NOMNOM_DUPLICATE_WINDOW_MS",
+    schema: int(1_000).default(120_000),
+    help: "JetStream dedup window for message ids",
+  },
+  "publish-timeout-ms": {
+    env: "NOMNOM_PUBLISH_TIMEOUT_MS",
+    schema: int(100).default(5_000),
+    help: "longest wait for a JetStream ack",
+  },
+  "db-pool-size": { env: "NOMNOM_DB_POOL_SIZE", schema: int(1, 100).default(4), help: "PostgreSQL connections" },
+} as const;
+
+type SettingName = keyof typeof SETTINGS;
+type Settings = { [K in SettingName]: z.output<(typeof SETTINGS)[K]["schema"]> };
+
+/** The resolved configuration every module receives (or a slice of). */
+export type Config = {
+  command: (typeof COMMANDS)[number];
+  role: Settings["role"];
+  entitiesDir: string;
+  http: { host: string; port: number };
+  natsUrl: string;
+  databaseUrl: string;
+  namespace: string;
+  logLevel: Settings["log-level"];
+  worker: {
+    batchSize: number;
+    batchLingerMs: number;
+    maxAckPending: number;
+    ackWaitMs: number;
+    maxDeliver: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+  };
+  stream: { maxBytes: number; dlqMaxBytes: number; replicas: number; duplicateWindowMs: number };
+  publishTimeoutMs: number;
+  dbPoolSize: number;
+};
+
+/** Result of parsing argv: either a config to run with, or help text to print. */
+export type LoadResult = { config: Config; help?: undefined } | { help: string; config?: undefined };
+
+/** Parse argv (without the program name) and env into a Config. Throws ConfigError naming the bad flag. */
+export function loadConfig(argv: string[], env: Record<string, string | undefined>): LoadResult {
+  const options = Object.fromEntries(
+    Object.keys(SETTINGS).map((name) => [name, { type: "string" as const }]),
+  ) as Record<SettingName, { type: "string" }>;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}. Run "nomnom --help" for the list of flags.`);
+  }
+  const [command = "run", ...extra] = parsed.positionals;
+  if (!(COMMANDS as readonly string[]).includes(command)) {
+    throw new ConfigError(`Unknown command "${command}": expected one of ${COMMANDS.join(", ")}.`);
+  }
+  if (extra.length > 0) throw new ConfigError(`Unexpected argument "${extra[0]}".`);
+  if (parsed.values.help) return { help: helpText(command as Config["command"]) };
+
+  const values = {} as Record<string, unknown>;
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+    const fromFlag = parsed.values[name] as string | undefined;
+    const fromEnv = env[setting.env];
+    const raw = fromFlag ?? (fromEnv === "" ? undefined : fromEnv);
+    const result = (setting.schema as z.ZodType).safeParse(raw);
+    if (!result.success) {
+      const source = fromFlag !== undefined ? `--${name}` : `${setting.env} (env)`;
+      throw new ConfigError(`Invalid ${source}=${JSON.stringify(raw)}: ${result.error.issues[0].message}.`);
+    }
+    values[name] = result.data;
+  }
+  const s = values as Settings;
+  return {
+    config: {
+      command: command as Config["command"],
+      role: s.role,
+      entitiesDir: s.entities,
+      http: { host: s.host, port: s.port },
+      natsUrl: s["nats-url"],
+      databaseUrl: s["database-url"],
+      namespace: s.namespace,
+      logLevel: s["log-level"],
+      worker: {
+        batchSize: s["batch-size"],
+        batchLingerMs: s["batch-linger-ms"],
+        maxAckPending: s["max-ack-pending"],
+        ackWaitMs: s["ack-wait-ms"],
+        maxDeliver: s["max-deliver"],
+        retryBaseMs: s["retry-base-ms"],
+        retryMaxMs: s["retry-max-ms"],
+      },
+      stream: {
+        maxBytes: s["stream-max-bytes"],
+        dlqMaxBytes: s["dlq-max-bytes"],
+        replicas: s["stream-replicas"],
+        duplicateWindowMs: s["duplicate-window-ms"],
+      },
+      publishTimeoutMs: s["publish-timeout-ms"],
+      dbPoolSize: s["db-pool-size"],
+    },
+  };
+}
+
+const COMMAND_HELP: Record<Config["command"], string> = {
+  run: "Run the pipeline in the role given by --role (api, worker or all).",
+  validate: "Load the entities and print entities, tables and subjects, or every error with its file and key.",
+  migrate: "Create or upgrade the tables of every stored entity and nomnom's own tables, then exit.",
+  topology: "Print the streams, subjects and consumers the roles use (computed, nothing is created).",
+};
+
+/** Every setting with its flag, env twin and default: the source of `--help` and of README's table. */
+export function describeSettings(): { flag: string; env: string; default: string; help: string }[] {
+  return Object.entries(SETTINGS).map(([name, s]) => ({
+    flag: `--${name}`,
+    env: s.env,
+    default: String((s.schema as z.ZodType).parse(undefined)),
+    help: s.help,
+  }));
+}
+
+function helpText(command: Config["command"]): string {
+  const rows = describeSettings().map((s) =>
+    `  ${(s.flag + " <value>").padEnd(30)} ${s.help} (env ${s.env}, default ${s.default})`
+  );
+  return [
+    `Usage: nomnom ${command === "run" ? "[run]" : command} [flags]`,
+    "",
+    COMMAND_HELP[command],
+    "",
+    "Commands: run (default), validate, migrate, topology. Each accepts --help.",
+    "",
+    "Flags (flags win over env, env over defaults):",
+    ...rows,
+    "  -h, --help                     show this help",
+  ].join("\n");
+}

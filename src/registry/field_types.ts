@@ -1,0 +1,121 @@
+/**
+ * The field types of the entity format: how each is named in YAML, validated in a message (zod), stored
+ * (PostgreSQL type) and passed to the database (text, cast back in SQL so that one statement text serves every
+ * batch size).
+ */
+import { z } from "zod";
+
+export const FIELD_TYPES = [
+  "string",
+  "integer",
+  "bigint",
+  "float",
+  "decimal",
+  "boolean",
+  "date",
+  "datetime",
+  "json",
+  "object",
+  "list_object",
+  "list_string",
+] as const;
+export type FieldType = (typeof FIELD_TYPES)[number];
+
+const ALIASES: Record<string, FieldType> = {
+  string: "string",
+  str: "string",
+  text: "string",
+  integer: "integer",
+  int: "integer",
+  i32: "integer",
+  bigint: "bigint",
+  i64: "bigint",
+  float: "float",
+  f64: "float",
+  double: "float",
+  decimal: "decimal",
+  boolean: "boolean",
+  bool: "boolean",
+  date: "date",
+  naivedate: "date",
+  datetime: "datetime",
+  naivedatetime: "datetime",
+  timestamp: "datetime",
+  json: "json",
+  object: "object",
+  "list[object]": "list_object",
+  "list[string]": "list_string",
+};
+
+/** Resolve a YAML type name (case-insensitive, aliases allowed); undefined when unknown. */
+export function parseFieldType(name: string): FieldType | undefined {
+  return ALIASES[name.toLowerCase().replace(/\s+/g, "")];
+}
+
+/** Types stored as a column when an entity has no `field_overrides`. */
+export function isScalar(type: FieldType): boolean {
+  return !["object", "list_object", "list_string"].includes(type);
+}
+
+export const PG_TYPES: Record<FieldType, string> = {
+  string: "text",
+  integer: "integer",
+  bigint: "bigint",
+  float: "double precision",
+  decimal: "numeric",
+  boolean: "boolean",
+  date: "date",
+  datetime: "timestamptz",
+  json: "jsonb",
+  object: "jsonb",
+  list_object: "jsonb",
+  list_string: "jsonb",
+};
+
+const INT32 = 2 ** 31;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+const validDate = (s: string) => DATE.test(s) && !Number.isNaN(Date.parse(s + "T00:00:00Z"));
+
+const BASE_SCHEMAS: Record<FieldType, z.ZodType> = {
+  string: z.string(),
+  integer: z.number().int().min(-INT32).max(INT32 - 1),
+  bigint: z.union([
+    z.number().int().refine(Number.isSafeInteger, "must be a safe integer; send larger values as a string"),
+    z.string().regex(/^-?\d{1,19}$/, "must be an integer or a string of digits"),
+  ]),
+  float: z.number(),
+  decimal: z.union([
+    z.number(),
+    z.string().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/, "must be a number or a numeric string"),
+  ]),
+  boolean: z.boolean(),
+  date: z.string().refine(validDate, "must be a date YYYY-MM-DD"),
+  datetime: z.iso.datetime({ offset: true, local: true }),
+  json: z.json(),
+  object: z.record(z.string(), z.json()),
+  list_object: z.array(z.record(z.string(), z.json())),
+  list_string: z.array(z.string()),
+};
+
+/** The zod schema of one field in a message, honouring nullability (nullable ⇒ missing or null allowed). */
+export function fieldSchema(type: FieldType, nullable: boolean): z.ZodType {
+  const base = BASE_SCHEMAS[type];
+  return nullable ? base.nullish() : base;
+}
+
+/** Encode a validated value as the text PostgreSQL casts back to the column type; null stays null. */
+export function toSqlText(type: FieldType, value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  switch (type) {
+    case "json":
+    case "object":
+    case "list_object":
+    case "list_string":
+      return JSON.stringify(value);
+    case "string":
+      return value as string;
+    default:
+      return String(value);
+  }
+}

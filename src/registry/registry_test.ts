@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { EntityDefinitionError, PayloadError } from "../errors.ts";
+import { decodeMessage } from "./derive.ts";
+import { createRegistry, loadRegistry } from "./load.ts";
+
+const COMPAT = new URL("../../tests/fixtures/nomnom-tpch/", import.meta.url).pathname;
+const OURS = new URL("../../entities/", import.meta.url).pathname;
+
+function payloadIssues(fn: () => unknown): { field: string; message: string }[] {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof PayloadError) return error.issues;
+    throw error;
+  }
+  assert.fail("expected the message to be rejected");
+}
+
+function loadErrors(files: Record<string, string>): string[] {
+  try {
+    createRegistry(Object.entries(files).map(([path, text]) => ({ path, text })));
+  } catch (error) {
+    if (error instanceof EntityDefinitionError) return error.problems;
+    throw error;
+  }
+  assert.fail("expected the entities to be rejected");
+}
+
+Deno.test("loadRegistry() loads the original TPC-H entities unchanged", async () => {
+  const registry = await loadRegistry(COMPAT + "entities");
+  assert.deepEqual([...registry.entities.keys()], ["Customer", "Order", "OrderLineItem", "Product"]);
+  assert.deepEqual(registry.stored.map((e) => e.storage!.table), [
+    "customers",
+    "orders",
+    "order_line_items",
+    "products",
+  ]);
+  assert.deepEqual(registry.ingestible.map((e) => e.name), ["Customer", "Order", "Product"]);
+  const item = registry.entities.get("OrderLineItem")!;
+  assert.equal(item.root, "Order");
+  assert.deepEqual(item.storage!.key, ["order_key", "line_number"]);
+  assert.ok(!registry.entities.get("Order")!.storage!.columns.some((c) => c.name === "line_items"));
+});
+
+Deno.test("loadRegistry() loads the project's own entities", async () => {
+  const registry = await loadRegistry(OURS);
+  assert.deepEqual(registry.entities.get("Order")!.children, ["OrderLineItem"]);
+  assert.equal(registry.entities.get("OrderLineItem")!.storage!.table, "order_line_items");
+  assert.deepEqual(registry.entities.get("Product")!.storage!.columns.map((c) => c.name), [
+    "sku",
+    "title",
+    "price",
+    "stock",
+  ]);
+});
+
+Deno.test("decodeMessage() turns the example order into one order and two line items", async () => {
+  const registry = await loadRegistry(COMPAT + "entities");
+  const body = JSON.parse(await readFile(COMPAT + "example_order.json", "utf8"));
+  const decoded = decodeMessage(registry, registry.entities.get("Order")!, body);
+  const items = decoded.derived.get("OrderLineItem")!;
+  assert.equal(items.length, 2);
+  assert.equal(items[1].values.order_key, "O12345");
+  assert.equal(items[1].values.line_number, 2);
+  assert.equal(items[0].values.receipt_date, null);
+});
+
+Deno.test("decodeMessage() names every failing field, including derived ones", async () => {
+  const registry = await loadRegistry(COMPAT + "entities");
+  const body = JSON.parse(await readFile(COMPAT + "example_order.json", "utf8"));
+  delete body.customer_key;
+  body.total_price = "12";
+  body.line_items[1].quantity = 2.5;
+  const order = registry.entities.get("Order")!;
+  const fields = payloadIssues(() => decodeMessage(registry, order, body)).map((i) => i.field).sort();
+  assert.deepEqual(fields, ["customer_key", "total_price"]);
+  delete body.total_price;
+  body.total_price = 1;
+  body.customer_key = "C";
+  const derived = payloadIssues(() => decodeMessage(registry, order, body));
+  assert.deepEqual(derived.map((i) => i.field), ["line_items[1].quantity"]);
+});
+
+Deno.test("decodeMessage() rejects two line items with the same key", async () => {
+  const registry = await loadRegistry(COMPAT + "entities");
+  const body = JSON.parse(await readFile(COMPAT + "example_order.json", "utf8"));
+  body.line_items[1].line_number = 1;
+  const [issue] = payloadIssues(() => decodeMessage(registry, registry.entities.get("Order")!, body));
+  assert.match(issue.message, /#1 and #2 have the same key/);
+});
+
+const ORDER = `
+entity:
+  name: Order
+  fields:
+    - { name: order_id }
+    - { name: items, type: "List[Object]" }
+  persistence: { database: { unicity_fields: [order_id] } }
+`;
+
+Deno.test("createRegistry() names file, entity and key of an unknown key", () => {
+  const problems = loadErrors({ "order.yaml": ORDER.replace("fields:", "feilds: []\n  fields:") });
+  assert.equal(problems.length, 1);
+  assert.match(problems[0], /entity "Order" from "order\.yaml": unknown key "feilds"/);
+});
+
+Deno.test("createRegistry() rejects an unknown field type", () => {
+  const [problem] = loadErrors({ "order.yaml": ORDER.replace("type: \"List[Object]\"", "type: uuidv9") });
+  assert.equal(problem, `Cannot load entity "Order" from "order.yaml": fields[1] "items" has unknown type "uuidv9"`);
+});
+
+Deno.test("createRegistry() rejects an unknown transform at load time", () => {
+  const item = `
+entity:
+  name: Item
+  source_type: derived
+  repeated_for: { entity: Order, field: items, each_known_as: it }
+  fields:
+    - name: sku
+      computed_from: { transform: shout, sources: [it], args: { field: sku } }
+`;
+  const [problem] = loadErrors({ "order.yaml": ORDER, "item.yaml": item });
+  assert.match(problem, /entity "Item" from "item\.yaml": fields\[0\] "sku": unknown transform "shout"/);
+});
+
+Deno.test("createRegistry() rejects a derived entity whose parent is missing", () => {
+  const item = `
+entity: { name: Item, source_type: derived, repeated_for: { entity: Cart, field: items, each_known_as: it } }
+`;
+  const [problem] = loadErrors({ "order.yaml": ORDER, "item.yaml": item });
+  assert.match(problem, /entity "Item" from "item\.yaml": parent entity "Cart" is not defined/);
+});
+
+Deno.test("createRegistry() rejects a key on a column that does not exist or may be null", () => {
+  const problems = loadErrors({
+    "order.yaml": ORDER.replace("[order_id]", "[order_id, nope]"),
+    "cart.yaml": ORDER.replace("Order", "Cart").replace("- { name: order_id }", "- { name: order_id, nullable: true }"),
+  });
+  assert.equal(problems.length, 2);
+  assert.match(problems.join("\n"), /"nope" is not a stored column/);
+  assert.match(problems.join("\n"), /"order_id" is nullable/);
+});
+
+Deno.test("createRegistry() rejects invalid YAML, duplicate names and names that are not SQL-safe", () => {
+  const problems = loadErrors({
+    "a.yaml": "entity: [",
+    "b.yaml": ORDER,
+    "c.yaml": ORDER,
+    "d.yaml": ORDER.replace("Order", "Cart").replace("order_id }", "order-id }"),
+  });
+  assert.match(problems[0], /"a\.yaml": invalid YAML/);
+  assert.match(problems.join("\n"), /"Order" from "c\.yaml": already defined in "b\.yaml"/);
+  assert.match(problems.join("\n"), /"order-id": field names must be snake_case/);
+});
+
+Deno.test("createRegistry() keys rows by message id when an entity has no unicity fields", () => {
+  const registry = createRegistry([{ path: "o.yaml", text: ORDER.replace(/persistence:.*/, "persistence: {}") }]);
+  assert.deepEqual(registry.entities.get("Order")!.storage!.key, ["_message_id"]);
+  assert.equal(registry.entities.get("Order")!.storage!.naturalKey, false);
+});
