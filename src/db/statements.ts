@@ -1,0 +1,116 @@
+/**
+ * SQL text derived from the registry, once per entity (pure). The UNIQUE constraint and the ON CONFLICT target
+ * are built from the same `storage.key`, so an upsert can never name columns that have no constraint. Every
+ * identifier passes `sqlIdent()`; values only ever travel as parameters. Each statement takes one text[]
+ * parameter per column (unnest), so its text is the same for every batch size: one prepared statement each.
+ */
+import { PG_TYPES } from "../registry/field_types.ts";
+import { sqlIdent } from "../registry/names.ts";
+import type { Entity } from "../registry/types.ts";
+
+/** nomnom's own schema: message status and bookkeeping live apart from the entity tables. */
+export const NOMNOM_SCHEMA = "nomnom";
+
+/** Columns nomnom adds to every entity table, and their types. */
+export const META_COLUMNS = {
+  _message_id: "text NOT NULL",
+  _seq: "bigint NOT NULL",
+  _updated_at: "timestamptz NOT NULL DEFAULT now()",
+} as const;
+/** Extra columns of derived tables: the root message's key (children are replaced with it) and the position. */
+export const DERIVED_META_COLUMNS = { _root_key: "text NOT NULL", _index: "integer NOT NULL" } as const;
+
+export type EntityStatements = {
+  entity: Entity;
+  /** Parameter order of `upsert`: stored columns, then the meta columns listed here. */
+  params: string[];
+  /** Upsert of a batch; `RETURNING _root_key_or_seq` tells which rows were written (newer than what was there). */
+  upsert: string;
+  /** Derived tables only: delete the children of the given roots that are older than the new message. */
+  deleteStaleChildren?: string;
+};
+
+/** Name of the UNIQUE constraint nomnom keeps on `storage.key` (≤ 63 chars). */
+export function keyConstraintName(table: string): string {
+  return `${table.slice(0, 51)}_nomnom_key`;
+}
+
+/** CREATE TABLE / INDEX statements of a stored entity (idempotent). */
+export function createTableStatements(entity: Entity): string[] {
+  const s = entity.storage!;
+  const table = sqlIdent(s.table);
+  const meta = { ...META_COLUMNS, ...(entity.kind === "derived" ? DERIVED_META_COLUMNS : {}) };
+  const lines = [
+    `${sqlIdent(s.idColumn)} bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY`,
+    ...s.columns.map((c) => `${sqlIdent(c.name)} ${PG_TYPES[c.type]}${c.nullable ? "" : " NOT NULL"}`),
+    ...Object.entries(meta).map(([name, type]) => `${sqlIdent(name)} ${type}`),
+    `CONSTRAINT ${sqlIdent(keyConstraintName(s.table))} UNIQUE (${s.key.map(sqlIdent).join(", ")})`,
+  ];
+  const statements = [`CREATE TABLE IF NOT EXISTS ${table} (\n  ${lines.join(",\n  ")}\n)`];
+  if (entity.kind === "derived") {
+    statements.push(
+      `CREATE INDEX IF NOT EXISTS ${sqlIdent(`${s.table.slice(0, 49)}_nomnom_root`)} ON ${table} ("_root_key")`,
+    );
+  }
+  return statements;
+}
+
+/** The upsert (and, for derived entities, the stale-children delete) of a stored entity. */
+export function createEntityStatements(entity: Entity): EntityStatements {
+  const s = entity.storage!;
+  const derived = entity.kind === "derived";
+  const meta = derived ? ["_message_id", "_seq", "_root_key", "_index"] : ["_message_id", "_seq"];
+  const metaTypes: Record<string, string> = { _message_id: "text", _seq: "bigint", _root_key: "text", _index: "integer" };
+  const columns = [
+    ...s.columns.map((c) => ({ name: c.name, type: PG_TYPES[c.type] })),
+    ...meta.map((name) => ({ name, type: metaTypes[name] })),
+  ];
+  const table = sqlIdent(s.table);
+  const names = columns.map((c) => sqlIdent(c.name));
+  const aliases = columns.map((_, i) => `c${i}`);
+  const updates = columns
+    .filter((c) => !s.key.includes(c.name))
+    .map((c) => `${sqlIdent(c.name)} = EXCLUDED.${sqlIdent(c.name)}`)
+    .concat(`"_updated_at" = now()`);
+  // The guard: a row is only replaced by a message that came later in the stream. A late redelivery of an older
+  // message (same key, lower sequence) changes nothing. Children use <= so a message may rewrite its own rows.
+  const guard = derived ? `t."_seq" <= EXCLUDED."_seq"` : `t."_seq" < EXCLUDED."_seq"`;
+  const upsert = [
+    `INSERT INTO ${table} AS t (${names.join(", ")})`,
+    `SELECT ${columns.map((c, i) => `u.${aliases[i]}::${c.type}`).join(", ")}`,
+    `FROM unnest(${columns.map((_, i) => `$${i + 1}::text[]`).join(", ")}) AS u(${aliases.join(", ")})`,
+    `ON CONFLICT (${s.key.map(sqlIdent).join(", ")}) DO UPDATE SET ${updates.join(", ")}`,
+    `WHERE ${guard}`,
+    `RETURNING t."_seq"`,
+  ].join("\n");
+  const deleteStaleChildren = derived
+    ? `DELETE FROM ${table} AS t USING unnest($1::text[], $2::text[]) AS w(root_key, seq)\n` +
+      `WHERE t."_root_key" = w.root_key AND t."_seq" < w.seq::bigint`
+    : undefined;
+  return { entity, params: columns.map((c) => c.name), upsert, deleteStaleChildren };
+}
+
+/** DDL of nomnom's own tables. */
+export const STATUS_TABLE_STATEMENTS = [
+  `CREATE SCHEMA IF NOT EXISTS ${NOMNOM_SCHEMA}`,
+  `CREATE TABLE IF NOT EXISTS ${NOMNOM_SCHEMA}.messages (
+  message_id text PRIMARY KEY,
+  entity text NOT NULL,
+  status text NOT NULL,
+  stream_seq bigint,
+  received_at timestamptz,
+  processed_at timestamptz,
+  attempts integer NOT NULL DEFAULT 0,
+  error text
+)`,
+  `CREATE INDEX IF NOT EXISTS messages_entity_status ON ${NOMNOM_SCHEMA}.messages (entity, status)`,
+];
+
+/** Upsert of a batch of status rows. Parameters: ids, entities, statuses, seqs, received_at, attempts, errors. */
+export const UPSERT_STATUS = `INSERT INTO ${NOMNOM_SCHEMA}.messages AS m
+  (message_id, entity, status, stream_seq, received_at, processed_at, attempts, error)
+SELECT u.id, u.entity, u.status, u.seq::bigint, u.received_at::timestamptz, now(), u.attempts::integer, u.error
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+  AS u(id, entity, status, seq, received_at, attempts, error)
+ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, stream_seq = EXCLUDED.stream_seq,
+  processed_at = EXCLUDED.processed_at, attempts = EXCLUDED.attempts, error = EXCLUDED.error`;

@@ -1,0 +1,122 @@
+/**
+ * Writing one batch of decoded messages in ONE transaction: root rows, derived rows (a message's children
+ * replace the previous ones of the same root), and each message's status row. Multi-row `unnest` statements,
+ * one per entity, never one statement per row; rows sorted by key so that concurrent workers lock in the same
+ * order (no deadlocks); duplicate keys within the batch keep the message that came last in the stream.
+ */
+import type { DecodedMessage } from "../registry/derive.ts";
+import { toSqlText } from "../registry/field_types.ts";
+import type { Entity, Registry } from "../registry/types.ts";
+import type { Sql } from "./connect.ts";
+import { createEntityStatements, type EntityStatements, UPSERT_STATUS } from "./statements.ts";
+
+/** One message of the batch, decoded, with where it sits in the stream. */
+export type BatchItem = {
+  messageId: string;
+  /** JetStream stream sequence: the version guard (later in the stream wins). */
+  seq: number;
+  attempts: number;
+  receivedAt?: Date;
+  decoded: DecodedMessage;
+};
+
+/** Statements per entity, prepared once from the registry. */
+export type WritePlan = {
+  registry: Registry;
+  statements: Map<string, EntityStatements>;
+  /** For each ingestible entity: its stored descendants, parents first. */
+  descendants: Map<string, Entity[]>;
+};
+
+/** Build the write plan (pure). */
+export function createWritePlan(registry: Registry): WritePlan {
+  const statements = new Map(registry.stored.map((e) => [e.name, createEntityStatements(e)]));
+  const descendants = new Map(
+    registry.ingestible.map((root) => [
+      root.name,
+      [...registry.entities.values()].filter((e) => e.kind === "derived" && e.root === root.name && e.storage),
+    ]),
+  );
+  return { registry, statements, descendants };
+}
+
+type Row = Record<string, unknown>;
+
+/** Write `items` and mark them completed, all in one transaction. Throws the database's error unchanged. */
+export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]): Promise<void> {
+  if (items.length === 0) return;
+  const byEntity = new Map<string, BatchItem[]>();
+  for (const item of items) {
+    const list = byEntity.get(item.decoded.entity.name) ?? [];
+    list.push(item);
+    byEntity.set(item.decoded.entity.name, list);
+  }
+  await sql.begin(async (tx) => {
+    const run = (text: string, params: (string | null)[][]) => tx.unsafe(text, params, { prepare: true });
+    for (const entity of plan.registry.ingestible) {
+      const group = byEntity.get(entity.name);
+      if (!group) continue;
+      const rootKey = (item: BatchItem) =>
+        JSON.stringify(
+          entity.storage?.naturalKey ? entity.storage.key.map((k) => item.decoded.root[k]) : [item.messageId],
+        );
+      let winners = group;
+      const rootStatements = plan.statements.get(entity.name);
+      if (rootStatements) {
+        const rows = group.map((item) => ({ ...item.decoded.root, _message_id: item.messageId, _seq: item.seq }));
+        const written = await run(rootStatements.upsert, toParams(rootStatements, newestByKey(entity, rows)));
+        const applied = new Set(written.map((r) => Number(r._seq)));
+        winners = group.filter((item) => applied.has(item.seq));
+      }
+      if (winners.length === 0) continue;
+      for (const child of plan.descendants.get(entity.name) ?? []) {
+        const st = plan.statements.get(child.name)!;
+        const keys = winners.map(rootKey);
+        await run(st.deleteStaleChildren!, [keys, winners.map((w) => String(w.seq))]);
+        const rows: Row[] = [];
+        winners.forEach((item, i) => {
+          for (const instance of item.decoded.derived.get(child.name) ?? []) {
+            rows.push({
+              ...instance.values,
+              _message_id: item.messageId,
+              _seq: item.seq,
+              _root_key: keys[i],
+              _index: instance.index,
+            });
+          }
+        });
+        if (rows.length > 0) await run(st.upsert, toParams(st, newestByKey(child, rows)));
+      }
+    }
+    const statuses = [...new Map(items.map((i) => [i.messageId, i])).values()];
+    await run(UPSERT_STATUS, [
+      statuses.map((i) => i.messageId),
+      statuses.map((i) => i.decoded.entity.name),
+      statuses.map(() => "completed"),
+      statuses.map((i) => String(i.seq)),
+      statuses.map((i) => i.receivedAt?.toISOString() ?? null),
+      statuses.map((i) => String(i.attempts)),
+      statuses.map(() => null),
+    ]);
+  });
+}
+
+/** One row per key (the highest `_seq` wins), sorted by key. */
+function newestByKey(entity: Entity, rows: Row[]): Row[] {
+  const key = entity.storage!.key;
+  const newest = new Map<string, Row>();
+  for (const row of rows) {
+    const k = JSON.stringify(key.map((c) => row[c]));
+    const seen = newest.get(k);
+    if (!seen || (seen._seq as number) < (row._seq as number)) newest.set(k, row);
+  }
+  return [...newest.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+}
+
+function toParams(st: EntityStatements, rows: Row[]): (string | null)[][] {
+  const types = new Map(st.entity.storage!.columns.map((c) => [c.name, c.type]));
+  return st.params.map((name) => {
+    const type = types.get(name);
+    return rows.map((row) => type ? toSqlText(type, row[name]) : String(row[name]));
+  });
+}

@@ -1,0 +1,32 @@
+/**
+ * Opening the NATS connection every role shares. Reconnects forever once connected: a NATS restart must not
+ * kill the process, only make it not ready until NATS is back.
+ */
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type Logger, redact } from "../log.ts";
+
+/** Connect to NATS at `url` (comma-separated list allowed). Throws a message that says what to do. */
+export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: url.split(",").map((s) => s.trim()),
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    });
+  } catch (error) {
+    throw new Error(
+      `Cannot connect to NATS at ${redact(url)}: ${(error as Error).message}. Start a nats-server with JetStream ` +
+        `(nats-server -js) or point --nats-url (NATS_URL) at one.`,
+      { cause: error },
+    );
+  }
+  (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect" || status.type === "reconnect") log.warn(`nats ${status.type}`);
+    }
+  })().catch(() => {});
+  return nc;
+}

@@ -1,0 +1,131 @@
+/**
+ * The wire contract every role imports: stream, subject, consumer and dead-letter names, and their JetStream
+ * configuration, computed once from the config (namespace, limits) and the registry. Nothing else builds a
+ * subject or a stream name, so the API and the worker cannot disagree (the bug of the system nomnom replaces).
+ */
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import type { ConsumerConfig, StreamConfig } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import type { Config } from "../config.ts";
+import type { Registry } from "../registry/types.ts";
+
+/** The stream settings nomnom manages (and reconciles); everything else is left at the server's defaults. */
+export type ManagedStream = Pick<
+  StreamConfig,
+  "name" | "subjects" | "retention" | "storage" | "discard" | "max_bytes" | "max_msgs" | "max_age" | "num_replicas"
+  | "duplicate_window" | "max_msg_size"
+>;
+
+/** The consumer settings nomnom manages. */
+export type ManagedConsumer = Pick<
+  ConsumerConfig,
+  "durable_name" | "ack_policy" | "ack_wait" | "max_deliver" | "max_ack_pending" | "deliver_policy" | "filter_subject"
+>;
+
+export type Topology = {
+  namespace: string;
+  ingest: ManagedStream;
+  dlq: ManagedStream;
+  /** The worker's durable pull consumer on the ingest stream. */
+  consumer: ManagedConsumer & { stream: string };
+  /** Every stream, for `ensure` and for the overlap check. */
+  streams: ManagedStream[];
+  /** Each ingestible entity with its ingest and dead-letter subjects. */
+  routes: { entity: string; ingest: string; dlq: string }[];
+  /** Subject a message of `entity` is published to. */
+  ingestSubject(entity: string): string;
+  /** Subject a dead-lettered message of `entity` is stored under. */
+  dlqSubject(entity: string): string;
+  /** The entity of a subject produced by `ingestSubject` or `dlqSubject` (the last token). */
+  entityOfSubject(subject: string): string;
+};
+
+/** Largest single message the ingest stream takes: JetStream's own default payload limit. */
+const MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** Compute the topology (pure). Throws if two streams' subjects could overlap (JetStream error 10065). */
+export function createTopology(
+  config: Pick<Config, "namespace" | "stream" | "worker">,
+  registry: Registry,
+): Topology {
+  const ns = config.namespace;
+  const s = config.stream;
+  const base = {
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_msgs: -1,
+    max_age: 0,
+    num_replicas: s.replicas,
+    duplicate_window: nanos(s.duplicateWindowMs),
+    max_msg_size: MAX_MESSAGE_BYTES,
+  };
+  // Work-queue retention: a message is deleted once the worker acks it, so the stream holds exactly the backlog,
+  // and with discard:new a full stream refuses publishes (clean 503) instead of dropping unprocessed messages.
+  const ingest: ManagedStream = {
+    ...base,
+    name: `${ns}_ingest`,
+    subjects: [`${ns}.ingest.>`],
+    retention: RetentionPolicy.Workqueue,
+    max_bytes: s.maxBytes,
+  };
+  const dlq: ManagedStream = {
+    ...base,
+    name: `${ns}_dlq`,
+    subjects: [`${ns}.dlq.>`],
+    retention: RetentionPolicy.Limits,
+    max_bytes: s.dlqMaxBytes,
+  };
+  const streams = [ingest, dlq];
+  assertDisjoint(streams);
+  const w = config.worker;
+  const ingestSubject = (entity: string) => `${ns}.ingest.${entity}`;
+  const dlqSubject = (entity: string) => `${ns}.dlq.${entity}`;
+  return {
+    namespace: ns,
+    ingest,
+    dlq,
+    streams,
+    consumer: {
+      stream: ingest.name,
+      durable_name: `${ns}_worker`,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(w.ackWaitMs),
+      // One more than nomnom's own budget: the worker moves a message to the DLQ itself on its last delivery, so
+      // the server must never give up on it first.
+      max_deliver: w.maxDeliver + 1,
+      max_ack_pending: w.maxAckPending,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: ingest.subjects![0],
+    },
+    routes: registry.ingestible.map((e) => ({ entity: e.name, ingest: ingestSubject(e.name), dlq: dlqSubject(e.name) })),
+    ingestSubject,
+    dlqSubject,
+    entityOfSubject: (subject) => subject.slice(subject.lastIndexOf(".") + 1),
+  };
+}
+
+/** True when some subject could match both patterns (NATS wildcards: `*` one token, `>` one or more at the end). */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if (x[i] === ">" || y[i] === ">") return x[i] !== undefined && y[i] !== undefined;
+    if (x[i] === undefined || y[i] === undefined) return false;
+    if (x[i] !== "*" && y[i] !== "*" && x[i] !== y[i]) return false;
+  }
+  return true;
+}
+
+function assertDisjoint(streams: ManagedStream[]): void {
+  for (const [i, a] of streams.entries()) {
+    for (const b of streams.slice(i + 1)) {
+      for (const sa of a.subjects ?? []) {
+        for (const sb of b.subjects ?? []) {
+          if (subjectsOverlap(sa, sb)) {
+            throw new Error(`Streams "${a.name}" (${sa}) and "${b.name}" (${sb}) would capture the same subjects`);
+          }
+        }
+      }
+    }
+  }
+}
