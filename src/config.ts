@@ -13,7 +13,8 @@ const COMMANDS = ["run", "validate", "migrate", "topology"] as const;
 /** NATS subject tokens, stream names and durable names are all built from the namespace: keep it to a safe set. */
 const NAMESPACE = /^[a-z][a-z0-9_-]{0,31}$/;
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number({ error: "must be a whole number" }).int("must be a whole number").min(min).max(max);
 
 /** One entry per setting: flag name, env twin, schema (with default) and help text. Help and docs derive from it. */
 const SETTINGS = {

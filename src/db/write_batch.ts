@@ -8,7 +8,8 @@ import type { DecodedMessage } from "../registry/derive.ts";
 import { toSqlText } from "../registry/field_types.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 import type { Sql } from "./connect.ts";
-import { createEntityStatements, type EntityStatements, UPSERT_STATUS } from "./statements.ts";
+import { createEntityStatements, type EntityStatements } from "./statements.ts";
+import { upsertStatuses } from "./status.ts";
 
 /** One message of the batch, decoded, with where it sits in the stream. */
 export type BatchItem = {
@@ -88,16 +89,17 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
         if (rows.length > 0) await run(st.upsert, toParams(st, newestByKey(child, rows)));
       }
     }
-    const statuses = [...new Map(items.map((i) => [i.messageId, i])).values()];
-    await run(UPSERT_STATUS, [
-      statuses.map((i) => i.messageId),
-      statuses.map((i) => i.decoded.entity.name),
-      statuses.map(() => "completed"),
-      statuses.map((i) => String(i.seq)),
-      statuses.map((i) => i.receivedAt?.toISOString() ?? null),
-      statuses.map((i) => String(i.attempts)),
-      statuses.map(() => null),
-    ]);
+    await upsertStatuses(
+      tx as unknown as Sql,
+      items.map((i) => ({
+        messageId: i.messageId,
+        entity: i.decoded.entity.name,
+        status: "completed",
+        seq: i.seq,
+        receivedAt: i.receivedAt,
+        attempts: i.attempts,
+      })),
+    );
   });
 }
 

@@ -6,8 +6,11 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Logger, redact } from "../log.ts";
 
+/** A NATS connection and whether it is up right now (false while reconnecting). */
+export type Nats = { nc: NatsConnection; isConnected(): boolean };
+
 /** Connect to NATS at `url` (comma-separated list allowed). Throws a message that says what to do. */
-export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
+export async function connectNats(url: string, name: string, log: Logger): Promise<Nats> {
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -23,10 +26,14 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
       { cause: error },
     );
   }
+  let connected = true;
   (async () => {
     for await (const status of nc.status()) {
-      if (status.type === "disconnect" || status.type === "reconnect") log.warn(`nats ${status.type}`);
+      if (status.type === "disconnect" || status.type === "reconnect") {
+        connected = status.type === "reconnect";
+        log.warn(`nats ${status.type}`, { server: status.server });
+      }
     }
   })().catch(() => {});
-  return nc;
+  return { nc, isConnected: () => connected && !nc.isClosed() };
 }

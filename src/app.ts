@@ -1,0 +1,155 @@
+/**
+ * The module table and `run(target)`: a module is a name, its dependencies and a start function that returns
+ * how to stop it. `api`, `worker` and `all` are targets; `all` is just the module that depends on both. Modules
+ * start dependencies first and stop in reverse order; every role shares the same registry, topology and NATS
+ * connection.
+ */
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { Check } from "./api/app.ts";
+import { createApi } from "./api/app.ts";
+import { type HttpServer, serveHttp } from "./api/serve.ts";
+import type { Config } from "./config.ts";
+import { connectDatabase, type Sql } from "./db/connect.ts";
+import { migrate } from "./db/migrate.ts";
+import { createWritePlan } from "./db/write_batch.ts";
+import type { Logger } from "./log.ts";
+import type { Registry } from "./registry/types.ts";
+import { connectNats, type Nats } from "./stream/connect.ts";
+import { ensureTopology } from "./stream/ensure.ts";
+import { createPublisher } from "./stream/publish.ts";
+import { createTopology, type Topology } from "./stream/topology.ts";
+import { startWorker, type Worker } from "./worker/worker.ts";
+
+/** What modules share; each module fills in its part. */
+export type Runtime = {
+  config: Config;
+  registry: Registry;
+  topology: Topology;
+  log: Logger;
+  nats?: Nats & { js: JetStreamClient; jsm: JetStreamManager };
+  sql?: Sql;
+  migrated?: boolean;
+  server?: HttpServer;
+  worker?: Worker;
+};
+
+type Stop = () => Promise<void>;
+type Module = { deps: ModuleName[]; start?: (rt: Runtime) => Promise<Stop | void> };
+type ModuleName = "nats" | "topology" | "database" | "api" | "worker" | "all";
+
+const MODULES: Record<ModuleName, Module> = {
+  nats: {
+    deps: [],
+    async start(rt) {
+      const nats = await connectNats(rt.config.natsUrl, `nomnom-${rt.config.role}`, rt.log);
+      rt.nats = { ...nats, js: jetstream(nats.nc), jsm: await jetstreamManager(nats.nc) };
+      return () => nats.nc.drain();
+    },
+  },
+  topology: {
+    deps: ["nats"],
+    start: (rt) => ensureTopology(rt.nats!.jsm, rt.topology, rt.log),
+  },
+  database: {
+    deps: [],
+    async start(rt) {
+      const sql = await connectDatabase(rt.config.databaseUrl, rt.config.dbPoolSize, rt.log);
+      rt.sql = sql;
+      await migrate(sql, rt.registry, rt.log);
+      rt.migrated = true;
+      return () => sql.end({ timeout: 5 });
+    },
+  },
+  api: {
+    deps: ["topology"],
+    async start(rt) {
+      const app = createApi({
+        registry: rt.registry,
+        publisher: createPublisher(rt.nats!.js, rt.topology, rt.config.publishTimeoutMs),
+        readiness: () => readiness(rt),
+        limits: { messageBytes: rt.topology.ingest.max_msg_size!, batchBytes: 64 * 1024 * 1024 },
+      });
+      const server = await serveHttp(app.fetch, rt.config.http.host, rt.config.http.port);
+      rt.server = server;
+      rt.log.info("api listening", { url: `http://${rt.config.http.host}:${server.port}` });
+      return () => server.close();
+    },
+  },
+  worker: {
+    deps: ["topology", "database"],
+    async start(rt) {
+      const worker = await startWorker({
+        js: rt.nats!.js,
+        sql: rt.sql!,
+        plan: createWritePlan(rt.registry),
+        topology: rt.topology,
+        settings: rt.config.worker,
+        log: rt.log,
+      });
+      rt.worker = worker;
+      return () => worker.stop();
+    },
+  },
+  all: { deps: ["api", "worker"] },
+};
+
+/** A running target: its runtime and how to stop it (reverse start order). */
+export type Running = { runtime: Runtime; stop(): Promise<void> };
+
+/** Start `target` and its dependencies. On a failed start, what had started is stopped again. */
+export async function run(
+  target: ModuleName,
+  base: Pick<Runtime, "config" | "registry" | "log"> & Partial<Pick<Runtime, "topology">>,
+): Promise<Running> {
+  const rt: Runtime = { ...base, topology: base.topology ?? createTopology(base.config, base.registry) };
+  const stops: Stop[] = [];
+  const started = new Set<ModuleName>();
+  const stopAll = async () => {
+    for (const stop of stops.reverse().splice(0)) {
+      await stop().catch((error) => rt.log.error("error while stopping", { error }));
+    }
+  };
+  const start = async (name: ModuleName): Promise<void> => {
+    if (started.has(name)) return;
+    started.add(name);
+    for (const dep of MODULES[name].deps) await start(dep);
+    const stop = await MODULES[name].start?.(rt);
+    if (stop) stops.push(stop);
+  };
+  try {
+    await start(target);
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  return { runtime: rt, stop: stopAll };
+}
+
+async function readiness(rt: Runtime): Promise<Check[]> {
+  const checks: Check[] = [];
+  const nats = rt.nats!;
+  checks.push({ name: "nats", ok: nats.isConnected() });
+  checks.push(
+    await withTimeout(nats.jsm.streams.info(rt.topology.ingest.name), 2000)
+      .then(() => ({ name: "topology", ok: true }))
+      .catch((error) => ({ name: "topology", ok: false, detail: (error as Error).message })),
+  );
+  if (rt.sql) {
+    checks.push(
+      await withTimeout(rt.sql`SELECT 1`, 2000)
+        .then(() => ({ name: "postgres", ok: true }))
+        .catch((error) => ({ name: "postgres", ok: false, detail: (error as Error).message })),
+    );
+    checks.push({ name: "migrations", ok: rt.migrated === true });
+  }
+  return checks;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,155 @@
+/**
+ * The worker: pull messages from the durable consumer, gather them into batches, decode and derive, write each
+ * batch in one transaction, then ack. Nothing is acked before its rows are committed. A failed batch is either
+ * retried later (transient: nak with an exponential delay) or split until the message(s) the database rejects
+ * are found and dead-lettered alone, so one poison message never holds back the others.
+ */
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { Sql } from "../db/connect.ts";
+import type { BatchItem, WritePlan } from "../db/write_batch.ts";
+import { writeBatch } from "../db/write_batch.ts";
+import { PayloadError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { decodeMessage } from "../registry/derive.ts";
+import type { Config } from "../config.ts";
+import { readEnvelopeHeaders } from "../stream/envelope.ts";
+import type { Topology } from "../stream/topology.ts";
+import { isTransient, retryDelay } from "./classify.ts";
+import { createDeadLetterer } from "./dead_letter.ts";
+
+export type WorkerDeps = {
+  js: JetStreamClient;
+  sql: Sql;
+  plan: WritePlan;
+  topology: Topology;
+  settings: Config["worker"];
+  log: Logger;
+};
+
+/** Counters a worker keeps (read by tests and, later, metrics). */
+export type WorkerCounters = { batches: number; completed: number; retried: number; deadLettered: number };
+
+export type Worker = { counters: WorkerCounters; stop(): Promise<void> };
+
+type Decoded = { msg: JsMsg; item: BatchItem };
+
+/** Start consuming. `stop()` stops pulling, finishes the batch in hand and returns. */
+export async function startWorker(deps: WorkerDeps): Promise<Worker> {
+  const { js, topology, settings, log } = deps;
+  const consumer = await js.consumers.get(topology.consumer.stream, topology.consumer.durable_name!);
+  const messages = await consumer.consume({ max_messages: settings.batchSize * 2 });
+  const counters: WorkerCounters = { batches: 0, completed: 0, retried: 0, deadLettered: 0 };
+  const deadLetter = createDeadLetterer(deps);
+
+  let pending: JsMsg[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let chain: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> => {
+    clearTimeout(timer);
+    timer = undefined;
+    const batch = pending;
+    pending = [];
+    if (batch.length > 0) {
+      chain = chain.then(() => processBatch(batch)).catch((error) => {
+        // processBatch settles every message itself; reaching here is a bug, and the messages will be redelivered.
+        log.error("batch failed unexpectedly; its messages will be redelivered", { error });
+      });
+    }
+    return chain;
+  };
+
+  const processBatch = async (batch: JsMsg[]): Promise<void> => {
+    counters.batches++;
+    const decoded: Decoded[] = [];
+    const seen = new Set<number>();
+    for (const msg of batch) {
+      if (seen.has(msg.seq)) { // the same stream message twice in one batch (a redelivery overtook it)
+        msg.ack();
+        continue;
+      }
+      seen.add(msg.seq);
+      try {
+        decoded.push({ msg, item: decode(deps, msg) });
+      } catch (error) {
+        if (await deadLetter(msg, error as Error)) counters.deadLettered++;
+      }
+    }
+    await writeOrIsolate(decoded);
+  };
+
+  /** Write the batch; on a permanent failure, split it to find the rejected message(s). */
+  const writeOrIsolate = async (group: Decoded[]): Promise<void> => {
+    if (group.length === 0) return;
+    try {
+      await writeBatch(deps.sql, deps.plan, group.map((d) => d.item));
+      for (const { msg } of group) msg.ack();
+      counters.completed += group.length;
+      return;
+    } catch (error) {
+      if (isTransient(error)) {
+        for (const { msg } of group) await retryOrGiveUp(msg, error as Error);
+        return;
+      }
+      if (group.length === 1) {
+        if (await deadLetter(group[0].msg, error as Error)) counters.deadLettered++;
+        return;
+      }
+      const half = Math.ceil(group.length / 2);
+      await writeOrIsolate(group.slice(0, half));
+      await writeOrIsolate(group.slice(half));
+    }
+  };
+
+  const retryOrGiveUp = async (msg: JsMsg, error: Error): Promise<void> => {
+    const attempt = msg.info.deliveryCount;
+    if (attempt >= settings.maxDeliver) {
+      if (await deadLetter(msg, error)) counters.deadLettered++;
+      return;
+    }
+    const delay = retryDelay(attempt, settings.retryBaseMs, settings.retryMaxMs);
+    log.warn("write failed, will retry", { seq: msg.seq, attempt, delay_ms: delay, error });
+    msg.nak(delay);
+    counters.retried++;
+  };
+
+  const loop = (async () => {
+    for await (const msg of messages) {
+      pending.push(msg);
+      if (pending.length >= settings.batchSize) await flush();
+      else if (!timer) timer = setTimeout(flush, settings.batchLingerMs);
+    }
+    await flush();
+  })();
+  log.info("worker started", { consumer: topology.consumer.durable_name, batch_size: settings.batchSize });
+
+  return {
+    counters,
+    async stop() {
+      await messages.close();
+      await loop;
+      await chain;
+    },
+  };
+}
+
+function decode(deps: WorkerDeps, msg: JsMsg): BatchItem {
+  const name = deps.topology.entityOfSubject(msg.subject);
+  const entity = deps.plan.registry.entities.get(name);
+  const { messageId, receivedAt } = readEnvelopeHeaders(msg.headers);
+  if (!entity || entity.kind === "derived") {
+    throw new PayloadError(name, [{ field: "", message: `entity "${name}" is not defined (any more)` }]);
+  }
+  let body: unknown;
+  try {
+    body = msg.json();
+  } catch {
+    throw new PayloadError(name, [{ field: "", message: "body is not valid JSON" }]);
+  }
+  return {
+    messageId: messageId ?? `seq-${msg.seq}`,
+    seq: msg.seq,
+    attempts: msg.info.deliveryCount,
+    receivedAt,
+    decoded: decodeMessage(deps.plan.registry, entity, body),
+  };
+}
