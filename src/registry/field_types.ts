@@ -75,27 +75,38 @@ export const PG_TYPES: Record<FieldType, string> = {
 const INT32 = 2 ** 31;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-const validDate = (s: string) => DATE.test(s) && !Number.isNaN(Date.parse(s + "T00:00:00Z"));
+/** A real calendar day (2025-02-30 is not; PostgreSQL would reject it at write time). */
+const validDate = (s: string) => {
+  if (!DATE.test(s)) return false;
+  const d = new Date(s + "T00:00:00Z");
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
+};
+
+/** Error messages a client can act on: "is required" for a missing field, "must be ..." otherwise. */
+const expect = (what: string) => ({
+  error: (issue: { input?: unknown }) => issue.input === undefined ? "is required" : `must be ${what}`,
+});
 
 const BASE_SCHEMAS: Record<FieldType, z.ZodType> = {
-  string: z.string(),
-  integer: z.number().int().min(-INT32).max(INT32 - 1),
+  string: z.string(expect("a string")).refine((v) => !v.includes("\u0000"), "must not contain NUL characters"),
+  integer: z.number(expect("an integer")).int("must be an integer")
+    .min(-INT32, "is too small for a 32-bit Integer").max(INT32 - 1, "is too large for a 32-bit Integer"),
   bigint: z.union([
     z.number().int().refine(Number.isSafeInteger, "must be a safe integer; send larger values as a string"),
-    z.string().regex(/^-?\d{1,19}$/, "must be an integer or a string of digits"),
-  ]),
-  float: z.number(),
+    z.string().regex(/^-?\d{1,18}$/, "must be an integer or a string of digits"),
+  ], expect("an integer or a string of digits")),
+  float: z.number(expect("a number")),
   decimal: z.union([
     z.number(),
     z.string().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/, "must be a number or a numeric string"),
-  ]),
-  boolean: z.boolean(),
-  date: z.string().refine(validDate, "must be a date YYYY-MM-DD"),
-  datetime: z.iso.datetime({ offset: true, local: true }),
-  json: z.json(),
-  object: z.record(z.string(), z.json()),
-  list_object: z.array(z.record(z.string(), z.json())),
-  list_string: z.array(z.string()),
+  ], expect("a number or a numeric string")),
+  boolean: z.boolean(expect("true or false")),
+  date: z.string(expect("a date YYYY-MM-DD")).refine(validDate, "must be a date YYYY-MM-DD"),
+  datetime: z.iso.datetime({ offset: true, local: true, ...expect("an ISO 8601 date-time") }),
+  json: z.json(expect("JSON")),
+  object: z.record(z.string(), z.json(), expect("an object")),
+  list_object: z.array(z.record(z.string(), z.json(), expect("an object")), expect("a list of objects")),
+  list_string: z.array(z.string(), expect("a list of strings")),
 };
 
 /** The zod schema of one field in a message, honouring nullability (nullable ⇒ missing or null allowed). */
