@@ -17,7 +17,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = loaded.config;
-  const log = createLogger(config.logLevel, { role: config.command === "run" ? config.role : config.command });
+  const log = createLogger(config.logLevel, {
+    role: config.command === "run" ? config.role : config.command,
+  });
   const registry = await loadRegistry(config.entitiesDir);
   const out = (line: string) => console.log(line);
   if (config.command === "validate") return printRegistry(registry, config, out);

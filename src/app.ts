@@ -150,6 +150,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout>;
   return Promise.race([
     promise,
-    new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)),
+    new Promise<never>((_, reject) =>
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    ),
   ]).finally(() => clearTimeout(timer));
 }

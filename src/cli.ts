@@ -24,7 +24,9 @@ export function printRegistry(registry: Registry, config: Config, out: (line: st
     if (e.storage) {
       const s = e.storage;
       out(`    table ${s.table}: ${s.columns.map((c) => `${c.name} ${PG_TYPES[c.type]}`).join(", ")}`);
-      out(`    unique key (${s.key.join(", ")})${s.naturalKey ? "" : " — no unicity_fields: keyed by message"}`);
+      out(
+        `    unique key (${s.key.join(", ")})${s.naturalKey ? "" : " — no unicity_fields: keyed by message"}`,
+      );
     } else out(`    not stored (no persistence)`);
     if (e.kind !== "derived") out(`    subject ${topology.ingestSubject(e.name)}`);
   }
@@ -35,12 +37,18 @@ export function printRegistry(registry: Registry, config: Config, out: (line: st
 export function printTopology(registry: Registry, config: Config, out: (line: string) => void): number {
   const t = createTopology(config, registry);
   for (const s of t.streams) {
-    out(`stream ${s.name}: subjects ${s.subjects!.join(", ")}; ${s.retention} retention, ${s.storage} storage, ` +
-      `max_bytes ${s.max_bytes}, discard ${s.discard}, replicas ${s.num_replicas}`);
+    out(
+      `stream ${s.name}: subjects ${
+        s.subjects!.join(", ")
+      }; ${s.retention} retention, ${s.storage} storage, ` +
+        `max_bytes ${s.max_bytes}, discard ${s.discard}, replicas ${s.num_replicas}`,
+    );
   }
   const c = t.consumer;
-  out(`consumer ${c.durable_name} on ${c.stream}: pull, ack ${c.ack_policy}, ack_wait ${c.ack_wait! / 1e9}s, ` +
-    `max_deliver ${c.max_deliver}, max_ack_pending ${c.max_ack_pending}`);
+  out(
+    `consumer ${c.durable_name} on ${c.stream}: pull, ack ${c.ack_policy}, ack_wait ${c.ack_wait! / 1e9}s, ` +
+      `max_deliver ${c.max_deliver}, max_ack_pending ${c.max_ack_pending}`,
+  );
   for (const r of t.routes) out(`entity ${r.entity}: ingest ${r.ingest}, dead letters ${r.dlq}`);
   return 0;
 }

@@ -19,10 +19,18 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 /** One entry per setting: flag name, env twin, schema (with default) and help text. Help and docs derive from it. */
 const SETTINGS = {
   role: { env: "NOMNOM_ROLE", schema: z.enum(ROLES).default("all"), help: "api | worker | all" },
-  entities: { env: "NOMNOM_ENTITIES", schema: z.string().min(1).default("entities"), help: "entities folder" },
+  entities: {
+    env: "NOMNOM_ENTITIES",
+    schema: z.string().min(1).default("entities"),
+    help: "entities folder",
+  },
   host: { env: "HOST", schema: z.string().min(1).default("0.0.0.0"), help: "HTTP listen address" },
   port: { env: "PORT", schema: int(0, 65535).default(8080), help: "HTTP port of the api role" },
-  "nats-url": { env: "NATS_URL", schema: z.string().min(1).default("nats://127.0.0.1:4222"), help: "NATS server(s)" },
+  "nats-url": {
+    env: "NATS_URL",
+    schema: z.string().min(1).default("nats://127.0.0.1:4222"),
+    help: "NATS server(s)",
+  },
   "database-url": {
     env: "DATABASE_URL",
     schema: z.string().regex(/^postgres(ql)?:\/\//, "must start with postgres:// or postgresql://")
@@ -39,7 +47,11 @@ const SETTINGS = {
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
     help: "debug | info | warn | error",
   },
-  "batch-size": { env: "NOMNOM_BATCH_SIZE", schema: int(1, 10_000).default(500), help: "messages per transaction" },
+  "batch-size": {
+    env: "NOMNOM_BATCH_SIZE",
+    schema: int(1, 10_000).default(500),
+    help: "messages per transaction",
+  },
   "batch-linger-ms": {
     env: "NOMNOM_BATCH_LINGER_MS",
     schema: int(0, 10_000).default(5),
@@ -50,7 +62,11 @@ const SETTINGS = {
     schema: int(1).default(20_000),
     help: "in-flight messages across all workers",
   },
-  "ack-wait-ms": { env: "NOMNOM_ACK_WAIT_MS", schema: int(1_000).default(30_000), help: "redelivery timeout" },
+  "ack-wait-ms": {
+    env: "NOMNOM_ACK_WAIT_MS",
+    schema: int(1_000).default(30_000),
+    help: "redelivery timeout",
+  },
   "max-deliver": {
     env: "NOMNOM_MAX_DELIVER",
     schema: int(1).default(20),
@@ -72,7 +88,11 @@ const SETTINGS = {
     schema: int(1024 * 1024).default(256 * 1024 * 1024),
     help: "storage reserved for the dead-letter stream",
   },
-  "stream-replicas": { env: "NOMNOM_STREAM_REPLICAS", schema: int(1, 5).default(1), help: "JetStream replicas" },
+  "stream-replicas": {
+    env: "NOMNOM_STREAM_REPLICAS",
+    schema: int(1, 5).default(1),
+    help: "JetStream replicas",
+  },
   "duplicate-window-ms": {
     env: "NOMNOM_DUPLICATE_WINDOW_MS",
     schema: int(1_000).default(120_000),
@@ -83,7 +103,11 @@ const SETTINGS = {
     schema: int(100).default(5_000),
     help: "longest wait for a JetStream ack",
   },
-  "db-pool-size": { env: "NOMNOM_DB_POOL_SIZE", schema: int(1, 100).default(4), help: "PostgreSQL connections" },
+  "db-pool-size": {
+    env: "NOMNOM_DB_POOL_SIZE",
+    schema: int(1, 100).default(4),
+    help: "PostgreSQL connections",
+  },
 } as const;
 
 type SettingName = keyof typeof SETTINGS;
@@ -185,7 +209,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
 
 const COMMAND_HELP: Record<Config["command"], string> = {
   run: "Run the pipeline in the role given by --role (api, worker or all).",
-  validate: "Load the entities and print entities, tables and subjects, or every error with its file and key.",
+  validate:
+    "Load the entities and print entities, tables and subjects, or every error with its file and key.",
   migrate: "Create or upgrade the tables of every stored entity and nomnom's own tables, then exit.",
   topology: "Print the streams, subjects and consumers the roles use (computed, nothing is created).",
 };

@@ -77,7 +77,11 @@ export async function createTestEnv(
     sql,
     topology: () => createTopology(config, registry),
     async start(role, overrides = []) {
-      const r = await run(role, { config: { ...configFor(overrides), role }, registry, log: log.child({ role }) });
+      const r = await run(role, {
+        config: { ...configFor(overrides), role },
+        registry,
+        log: log.child({ role }),
+      });
       running.push(r);
       return { ...r, url: `http://127.0.0.1:${r.runtime.server?.port ?? 0}` };
     },

@@ -8,7 +8,9 @@ import { connect } from "@nats-io/transport-node";
 import { allCompleted, createTestEnv, NATS_URL, post, statuses, TPCH, waitFor } from "./harness.ts";
 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
-const customers: Record<string, unknown>[] = JSON.parse(await readFile(TPCH + "example_customers.json", "utf8"));
+const customers: Record<string, unknown>[] = JSON.parse(
+  await readFile(TPCH + "example_customers.json", "utf8"),
+);
 
 async function counts(sql: import("postgres").Sql) {
   const [{ orders }] = await sql`SELECT count(*)::int AS orders FROM orders`;
@@ -65,7 +67,10 @@ Deno.test("a late redelivery of an older version does not overwrite the newer on
     // Take the older message off the durable consumer and hand it back with a delay, as a crashed worker would:
     // the worker sees the newer one first and the older one only later, as redelivery 2.
     const nc = await connect({ servers: NATS_URL });
-    const consumer = await jetstream(nc).consumers.get(env.topology().consumer.stream, env.topology().consumer.durable_name!);
+    const consumer = await jetstream(nc).consumers.get(
+      env.topology().consumer.stream,
+      env.topology().consumer.durable_name!,
+    );
     const taken = await consumer.next({ expires: 2000 });
     assert.ok(taken);
     assert.equal(taken.seq, 1);
@@ -170,7 +175,10 @@ Deno.test("a message the database rejects is dead-lettered alone; the rest of it
     }
     const worker = await env.start("worker");
     await allCompleted(env.sql, good);
-    await waitFor("the poison message in the DLQ", async () => (await statuses(env.sql, [poison])).get(poison) === "dlq");
+    await waitFor(
+      "the poison message in the DLQ",
+      async () => (await statuses(env.sql, [poison])).get(poison) === "dlq",
+    );
     const [row] = await env.sql`SELECT error FROM nomnom.messages WHERE message_id = ${poison}`;
     assert.match(row.error, /22003/);
     assert.deepEqual(await counts(env.sql), { orders: 19, items: 38 });

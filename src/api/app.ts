@@ -29,10 +29,22 @@ export function createApi(deps: ApiDeps): Hono {
   const tooLarge = (limit: number) => () => {
     throw new HttpError(413, `request body larger than ${limit} bytes`);
   };
-  app.use("/ingest/message/*", bodyLimit({ maxSize: deps.limits.messageBytes, onError: tooLarge(deps.limits.messageBytes) }));
-  app.use("/ingest/message", bodyLimit({ maxSize: deps.limits.messageBytes, onError: tooLarge(deps.limits.messageBytes) }));
-  app.use("/ingest/batch/*", bodyLimit({ maxSize: deps.limits.batchBytes, onError: tooLarge(deps.limits.batchBytes) }));
-  app.use("/ingest/batch", bodyLimit({ maxSize: deps.limits.batchBytes, onError: tooLarge(deps.limits.batchBytes) }));
+  app.use(
+    "/ingest/message/*",
+    bodyLimit({ maxSize: deps.limits.messageBytes, onError: tooLarge(deps.limits.messageBytes) }),
+  );
+  app.use(
+    "/ingest/message",
+    bodyLimit({ maxSize: deps.limits.messageBytes, onError: tooLarge(deps.limits.messageBytes) }),
+  );
+  app.use(
+    "/ingest/batch/*",
+    bodyLimit({ maxSize: deps.limits.batchBytes, onError: tooLarge(deps.limits.batchBytes) }),
+  );
+  app.use(
+    "/ingest/batch",
+    bodyLimit({ maxSize: deps.limits.batchBytes, onError: tooLarge(deps.limits.batchBytes) }),
+  );
   app.route("/ingest", createIngestRoutes(deps.registry, deps.publisher));
 
   app.get("/health", (c) => c.json({ status: "ok" }));

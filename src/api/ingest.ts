@@ -29,7 +29,10 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
       throw new HttpError(404, `unknown entity "${name}"`, { known_entities: known });
     }
     if (entity.kind === "derived") {
-      throw new HttpError(404, `"${entity.name}" is derived from "${entity.root}": post a ${entity.root} instead`);
+      throw new HttpError(
+        404,
+        `"${entity.name}" is derived from "${entity.root}": post a ${entity.root} instead`,
+      );
     }
     return entity;
   };
@@ -39,7 +42,12 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
     const messageId = uuidv7();
     const receivedAt = new Date();
     await publisher.publish(entity.name, bytes, messageId, receivedAt);
-    return { message_id: messageId, entity: entity.name, status: "accepted", timestamp: receivedAt.toISOString() };
+    return {
+      message_id: messageId,
+      entity: entity.name,
+      status: "accepted",
+      timestamp: receivedAt.toISOString(),
+    };
   };
 
   const app = new Hono();
@@ -61,13 +69,18 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
     const name = c.req.query("entity") ?? c.req.header("X-Entity-Type") ?? envelope.entity_type ??
       (isObject(body) ? body.entity_type : undefined);
     if (typeof name !== "string" || name === "") {
-      throw new HttpError(400, "which entity? give ?entity=, the X-Entity-Type header or an entity_type field");
+      throw new HttpError(
+        400,
+        "which entity? give ?entity=, the X-Entity-Type header or an entity_type field",
+      );
     }
     return c.json(await accept(findEntity(name), bytes, body), 202);
   });
 
   const batch = async (text: string, entityFor: (line: unknown) => Entity) => {
-    const lines = text.split(/\r?\n/).map((raw, i) => ({ raw, line: i + 1 })).filter((l) => l.raw.trim() !== "");
+    const lines = text.split(/\r?\n/).map((raw, i) => ({ raw, line: i + 1 })).filter((l) =>
+      l.raw.trim() !== ""
+    );
     if (lines.length === 0) throw new HttpError(400, "empty batch: send one JSON message per line (NDJSON)");
     const encoder = new TextEncoder();
     const results: Record<string, unknown>[] = new Array(lines.length);
@@ -103,7 +116,9 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
     const { status, body } = await batch(await c.req.text(), (line) => {
       if (entity) return entity;
       const name = isObject(line) ? line.entity_type : undefined;
-      if (typeof name !== "string") throw new HttpError(400, "line has no entity_type (or use /ingest/batch/{entity})");
+      if (typeof name !== "string") {
+        throw new HttpError(400, "line has no entity_type (or use /ingest/batch/{entity})");
+      }
       return findEntity(name);
     });
     return c.json(body, status);

@@ -9,7 +9,9 @@ export type HttpServer = { port: number; close(): Promise<void> };
 
 /** Listen on host:port (port 0 picks a free one). */
 export function serveHttp(fetch: FetchHandler, host: string, port: number): Promise<HttpServer> {
-  const bun = (globalThis as { Bun?: { serve(options: unknown): { port: number; stop(force?: boolean): Promise<void> } } })
+  const bun = (globalThis as {
+    Bun?: { serve(options: unknown): { port: number; stop(force?: boolean): Promise<void> } };
+  })
     .Bun;
   if (bun) {
     const server = bun.serve({ hostname: host, port, fetch });

@@ -20,7 +20,9 @@ export async function connectDatabase(url: string, poolSize: number, log: Logger
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw new Error(
-      `Cannot connect to PostgreSQL at ${redact(url)}: ${(error as Error).message}. Start PostgreSQL or point ` +
+      `Cannot connect to PostgreSQL at ${redact(url)}: ${
+        (error as Error).message
+      }. Start PostgreSQL or point ` +
         `--database-url (DATABASE_URL) at a running server.`,
       { cause: error },
     );

@@ -56,7 +56,9 @@ async function upgradeTable(tx: Sql, entity: Entity): Promise<string[]> {
   for (const [name, type] of wanted) {
     if (present.has(name)) continue;
     // Added as NULL-able: existing rows have no value. New rows are still validated before they are written.
-    await tx.unsafe(`ALTER TABLE ${sqlIdent(s.table)} ADD COLUMN ${sqlIdent(name)} ${type.replace(/ NOT NULL.*/, "")}`);
+    await tx.unsafe(
+      `ALTER TABLE ${sqlIdent(s.table)} ADD COLUMN ${sqlIdent(name)} ${type.replace(/ NOT NULL.*/, "")}`,
+    );
     changes.push(`added column ${s.table}.${name}`);
   }
   const keyed = await tx`

@@ -49,7 +49,9 @@ export function createTableStatements(entity: Entity): string[] {
   const statements = [`CREATE TABLE IF NOT EXISTS ${table} (\n  ${lines.join(",\n  ")}\n)`];
   if (entity.kind === "derived") {
     statements.push(
-      `CREATE INDEX IF NOT EXISTS ${sqlIdent(`${s.table.slice(0, 49)}_nomnom_root`)} ON ${table} ("_root_key")`,
+      `CREATE INDEX IF NOT EXISTS ${
+        sqlIdent(`${s.table.slice(0, 49)}_nomnom_root`)
+      } ON ${table} ("_root_key")`,
     );
   }
   return statements;
@@ -60,7 +62,12 @@ export function createEntityStatements(entity: Entity): EntityStatements {
   const s = entity.storage!;
   const derived = entity.kind === "derived";
   const meta = derived ? ["_message_id", "_seq", "_root_key", "_index"] : ["_message_id", "_seq"];
-  const metaTypes: Record<string, string> = { _message_id: "text", _seq: "bigint", _root_key: "text", _index: "integer" };
+  const metaTypes: Record<string, string> = {
+    _message_id: "text",
+    _seq: "bigint",
+    _root_key: "text",
+    _index: "integer",
+  };
   const columns = [
     ...s.columns.map((c) => ({ name: c.name, type: PG_TYPES[c.type] })),
     ...meta.map((name) => ({ name, type: metaTypes[name] })),

@@ -35,7 +35,9 @@ export function createWritePlan(registry: Registry): WritePlan {
   const descendants = new Map(
     registry.ingestible.map((root) => [
       root.name,
-      [...registry.entities.values()].filter((e) => e.kind === "derived" && e.root === root.name && e.storage),
+      [...registry.entities.values()].filter((e) =>
+        e.kind === "derived" && e.root === root.name && e.storage
+      ),
     ]),
   );
   return { registry, statements, descendants };
@@ -64,7 +66,11 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
       let winners = group;
       const rootStatements = plan.statements.get(entity.name);
       if (rootStatements) {
-        const rows = group.map((item) => ({ ...item.decoded.root, _message_id: item.messageId, _seq: item.seq }));
+        const rows = group.map((item) => ({
+          ...item.decoded.root,
+          _message_id: item.messageId,
+          _seq: item.seq,
+        }));
         const written = await run(rootStatements.upsert, toParams(rootStatements, newestByKey(entity, rows)));
         const applied = new Set(written.map((r) => Number(r._seq)));
         winners = group.filter((item) => applied.has(item.seq));

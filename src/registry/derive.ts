@@ -12,7 +12,11 @@ import type { Entity, Field, Registry } from "./types.ts";
 export type Instance = { values: Record<string, unknown>; index: number };
 
 /** A validated message: the root instance and every derived instance, by entity name. */
-export type DecodedMessage = { entity: Entity; root: Record<string, unknown>; derived: Map<string, Instance[]> };
+export type DecodedMessage = {
+  entity: Entity;
+  root: Record<string, unknown>;
+  derived: Map<string, Instance[]>;
+};
 
 /** Validate `body` (already JSON-parsed) as a message of `entity` and derive its children. Throws PayloadError. */
 export function decodeMessage(registry: Registry, entity: Entity, body: unknown): DecodedMessage {
@@ -66,7 +70,9 @@ export function decodeMessage(registry: Registry, entity: Entity, body: unknown)
     }
   };
   walk(entity, root, { location: "", bindings: {}, ancestors: {}, element: root });
-  for (const [name, instances] of derived) checkDuplicateKeys(registry.entities.get(name)!, instances, issues);
+  for (const [name, instances] of derived) {
+    checkDuplicateKeys(registry.entities.get(name)!, instances, issues);
+  }
   if (issues.length > 0) throw new PayloadError(entity.name, issues);
   return { entity, root, derived };
 }
@@ -109,7 +115,10 @@ function computeField(field: Field, ctx: Context): { value: unknown; path: strin
     case "constant_value":
       return { value: cf.args.value, path: field.name };
     case "coalesce":
-      return { value: cf.sources.map((_, i) => sourceValue(i)).find((v) => v != null) ?? null, path: field.name };
+      return {
+        value: cf.sources.map((_, i) => sourceValue(i)).find((v) => v != null) ?? null,
+        path: field.name,
+      };
     case "json_get_string":
     case "json_get_int":
     case "json_get_float":
@@ -118,8 +127,10 @@ function computeField(field: Field, ctx: Context): { value: unknown; path: strin
     case "json_get_optional_int":
     case "json_get_optional_float": {
       const v = asObject(sourceValue(0))?.[key];
-      const wanted = cf.transform.endsWith("string") ? typeof v === "string"
-        : cf.transform.endsWith("int") ? Number.isInteger(v)
+      const wanted = cf.transform.endsWith("string")
+        ? typeof v === "string"
+        : cf.transform.endsWith("int")
+        ? Number.isInteger(v)
         : typeof v === "number";
       return { value: wanted ? v : null, path: key };
     }

@@ -88,7 +88,10 @@ const expect = (what: string) => ({
 });
 
 const BASE_SCHEMAS: Record<FieldType, z.ZodType> = {
-  string: z.string(expect("a string")).refine((v) => !v.includes("\u0000"), "must not contain NUL characters"),
+  string: z.string(expect("a string")).refine(
+    (v) => !v.includes("\u0000"),
+    "must not contain NUL characters",
+  ),
   integer: z.number(expect("an integer")).int("must be an integer")
     .min(-INT32, "is too small for a 32-bit Integer").max(INT32 - 1, "is too large for a 32-bit Integer"),
   bigint: z.union([

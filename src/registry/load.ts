@@ -11,7 +11,15 @@ import { EntityFileSchema } from "./format.ts";
 import type { EntityDecl, FieldDecl } from "./format.ts";
 import { createMessageSchema } from "./message_schema.ts";
 import { isIdentifier, pluralize, snakeCase } from "./names.ts";
-import { type Column, type Entity, type Field, type Registry, type Source, type Transform, TRANSFORMS } from "./types.ts";
+import {
+  type Column,
+  type Entity,
+  type Field,
+  type Registry,
+  type Source,
+  type Transform,
+  TRANSFORMS,
+} from "./types.ts";
 
 /** Read every `*.yaml`/`*.yml` of `dir` and build the registry. */
 export async function loadRegistry(dir: string): Promise<Registry> {
@@ -20,7 +28,9 @@ export async function loadRegistry(dir: string): Promise<Registry> {
     names = (await readdir(dir)).filter((n) => /\.ya?ml$/.test(n)).sort();
   } catch (error) {
     throw new EntityDefinitionError([
-      `Cannot read entities folder "${dir}": ${(error as Error).message}. Point --entities (NOMNOM_ENTITIES) at it.`,
+      `Cannot read entities folder "${dir}": ${
+        (error as Error).message
+      }. Point --entities (NOMNOM_ENTITIES) at it.`,
     ]);
   }
   if (names.length === 0) {
@@ -65,7 +75,9 @@ export function createRegistry(files: { path: string; text: string }[]): Registr
     if (decl.abstract) continue;
     const previous = drafts.get(decl.name);
     if (previous) {
-      problems.push(`Cannot load entity "${decl.name}" from "${path}": already defined in "${previous.file}"`);
+      problems.push(
+        `Cannot load entity "${decl.name}" from "${path}": already defined in "${previous.file}"`,
+      );
       continue;
     }
     drafts.set(decl.name, { decl, file: path });
@@ -227,7 +239,9 @@ function resolveStorage(
 ): Entity["storage"] {
   const p = decl.persistence!;
   const table = p.database.conformant_table ?? pluralize(snakeCase(decl.name));
-  if (!isIdentifier(table)) fail(`persistence.database.conformant_table "${table}" is not a valid table name`);
+  if (!isIdentifier(table)) {
+    fail(`persistence.database.conformant_table "${table}" is not a valid table name`);
+  }
   const idColumn = p.database.conformant_id_column ?? p.primary_key?.name ?? "id";
   if (!isIdentifier(idColumn)) fail(`persistence.database.conformant_id_column "${idColumn}" is not valid`);
 
@@ -250,7 +264,9 @@ function resolveStorage(
       .map(({ name, type, nullable }) => ({ name, type, nullable }));
   }
   const reserved = new Set([idColumn, "_message_id", "_seq", "_index", "_root_key", "_updated_at"]);
-  for (const c of columns) if (reserved.has(c.name)) fail(`column "${c.name}" collides with a column nomnom adds`);
+  for (const c of columns) {
+    if (reserved.has(c.name)) fail(`column "${c.name}" collides with a column nomnom adds`);
+  }
 
   const unicity = p.database.unicity_fields;
   if (unicity && unicity.length > 0) {
@@ -258,7 +274,9 @@ function resolveStorage(
       const column = columns.find((c) => c.name === name);
       if (!column) fail(`persistence.database.unicity_fields: "${name}" is not a stored column`);
       else if (column.nullable) {
-        fail(`persistence.database.unicity_fields: "${name}" is nullable; key columns must be nullable: false`);
+        fail(
+          `persistence.database.unicity_fields: "${name}" is nullable; key columns must be nullable: false`,
+        );
       }
     }
     return { table, idColumn, columns, key: [...unicity], naturalKey: true };
@@ -268,7 +286,11 @@ function resolveStorage(
 }
 
 /** Parents before children (stable otherwise); rejects cycles. Also fills in each entity's root. */
-function orderParentsFirst(entities: Map<string, Entity>, drafts: Map<string, Draft>, problems: string[]): Entity[] {
+function orderParentsFirst(
+  entities: Map<string, Entity>,
+  drafts: Map<string, Draft>,
+  problems: string[],
+): Entity[] {
   const out: Entity[] = [];
   const state = new Map<string, "visiting" | "done">();
   const visit = (e: Entity, chain: string[]): void => {

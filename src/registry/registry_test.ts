@@ -106,8 +106,11 @@ Deno.test("createRegistry() names file, entity and key of an unknown key", () =>
 });
 
 Deno.test("createRegistry() rejects an unknown field type", () => {
-  const [problem] = loadErrors({ "order.yaml": ORDER.replace("type: \"List[Object]\"", "type: uuidv9") });
-  assert.equal(problem, `Cannot load entity "Order" from "order.yaml": fields[1] "items" has unknown type "uuidv9"`);
+  const [problem] = loadErrors({ "order.yaml": ORDER.replace('type: "List[Object]"', "type: uuidv9") });
+  assert.equal(
+    problem,
+    `Cannot load entity "Order" from "order.yaml": fields[1] "items" has unknown type "uuidv9"`,
+  );
 });
 
 Deno.test("createRegistry() rejects an unknown transform at load time", () => {
@@ -135,7 +138,10 @@ entity: { name: Item, source_type: derived, repeated_for: { entity: Cart, field:
 Deno.test("createRegistry() rejects a key on a column that does not exist or may be null", () => {
   const problems = loadErrors({
     "order.yaml": ORDER.replace("[order_id]", "[order_id, nope]"),
-    "cart.yaml": ORDER.replace("Order", "Cart").replace("- { name: order_id }", "- { name: order_id, nullable: true }"),
+    "cart.yaml": ORDER.replace("Order", "Cart").replace(
+      "- { name: order_id }",
+      "- { name: order_id, nullable: true }",
+    ),
   });
   assert.equal(problems.length, 2);
   assert.match(problems.join("\n"), /"nope" is not a stored column/);
@@ -155,7 +161,10 @@ Deno.test("createRegistry() rejects invalid YAML, duplicate names and names that
 });
 
 Deno.test("createRegistry() keys rows by message id when an entity has no unicity fields", () => {
-  const registry = createRegistry([{ path: "o.yaml", text: ORDER.replace(/persistence:.*/, "persistence: {}") }]);
+  const registry = createRegistry([{
+    path: "o.yaml",
+    text: ORDER.replace(/persistence:.*/, "persistence: {}"),
+  }]);
   assert.deepEqual(registry.entities.get("Order")!.storage!.key, ["_message_id"]);
   assert.equal(registry.entities.get("Order")!.storage!.naturalKey, false);
 });

@@ -21,7 +21,9 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
     });
   } catch (error) {
     throw new Error(
-      `Cannot connect to NATS at ${redact(url)}: ${(error as Error).message}. Start a nats-server with JetStream ` +
+      `Cannot connect to NATS at ${redact(url)}: ${
+        (error as Error).message
+      }. Start a nats-server with JetStream ` +
         `(nats-server -js) or point --nats-url (NATS_URL) at one.`,
       { cause: error },
     );

@@ -46,7 +46,11 @@ async function ensureStream(jsm: JetStreamManager, wanted: ManagedStream, log: L
     if (!live) {
       try {
         await jsm.streams.add(wanted as Partial<StreamConfig> & { name: string });
-        log.info("created stream", { stream: wanted.name, subjects: wanted.subjects, max_bytes: wanted.max_bytes });
+        log.info("created stream", {
+          stream: wanted.name,
+          subjects: wanted.subjects,
+          max_bytes: wanted.max_bytes,
+        });
         return;
       } catch (error) {
         // Another role created it between our info and add: reconcile against what it made.
@@ -67,7 +71,9 @@ async function ensureStream(jsm: JetStreamManager, wanted: ManagedStream, log: L
     const immutable = drifts.filter((d) => IMMUTABLE_STREAM.has(d.key));
     if (immutable.length > 0) {
       throw new Error(
-        `Stream "${wanted.name}" exists with ${describe(immutable)}, which JetStream cannot change in place. ` +
+        `Stream "${wanted.name}" exists with ${
+          describe(immutable)
+        }, which JetStream cannot change in place. ` +
           `Use another --namespace, or delete the stream (its messages are lost) and start again.`,
       );
     }
@@ -103,12 +109,17 @@ async function ensureConsumer(
     const immutable = drifts.filter((d) => IMMUTABLE_CONSUMER.has(d.key));
     if (immutable.length > 0) {
       throw new Error(
-        `Consumer "${config.durable_name}" exists with ${describe(immutable)}, which JetStream cannot change. ` +
+        `Consumer "${config.durable_name}" exists with ${
+          describe(immutable)
+        }, which JetStream cannot change. ` +
           `Delete the consumer (its position and pending acks are lost) or use another --namespace.`,
       );
     }
     await jsm.consumers.update(stream, config.durable_name!, config);
-    log.warn("reconciled consumer that drifted", { consumer: config.durable_name, changed: describe(drifts) });
+    log.warn("reconciled consumer that drifted", {
+      consumer: config.durable_name,
+      changed: describe(drifts),
+    });
     return;
   }
 }

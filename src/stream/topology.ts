@@ -12,14 +12,29 @@ import type { Registry } from "../registry/types.ts";
 /** The stream settings nomnom manages (and reconciles); everything else is left at the server's defaults. */
 export type ManagedStream = Pick<
   StreamConfig,
-  "name" | "subjects" | "retention" | "storage" | "discard" | "max_bytes" | "max_msgs" | "max_age" | "num_replicas"
-  | "duplicate_window" | "max_msg_size"
+  | "name"
+  | "subjects"
+  | "retention"
+  | "storage"
+  | "discard"
+  | "max_bytes"
+  | "max_msgs"
+  | "max_age"
+  | "num_replicas"
+  | "duplicate_window"
+  | "max_msg_size"
 >;
 
 /** The consumer settings nomnom manages. */
 export type ManagedConsumer = Pick<
   ConsumerConfig,
-  "durable_name" | "ack_policy" | "ack_wait" | "max_deliver" | "max_ack_pending" | "deliver_policy" | "filter_subject"
+  | "durable_name"
+  | "ack_policy"
+  | "ack_wait"
+  | "max_deliver"
+  | "max_ack_pending"
+  | "deliver_policy"
+  | "filter_subject"
 >;
 
 export type Topology = {
@@ -97,7 +112,11 @@ export function createTopology(
       deliver_policy: DeliverPolicy.All,
       filter_subject: ingest.subjects![0],
     },
-    routes: registry.ingestible.map((e) => ({ entity: e.name, ingest: ingestSubject(e.name), dlq: dlqSubject(e.name) })),
+    routes: registry.ingestible.map((e) => ({
+      entity: e.name,
+      ingest: ingestSubject(e.name),
+      dlq: dlqSubject(e.name),
+    })),
     ingestSubject,
     dlqSubject,
     entityOfSubject: (subject) => subject.slice(subject.lastIndexOf(".") + 1),
@@ -122,7 +141,9 @@ function assertDisjoint(streams: ManagedStream[]): void {
       for (const sa of a.subjects ?? []) {
         for (const sb of b.subjects ?? []) {
           if (subjectsOverlap(sa, sb)) {
-            throw new Error(`Streams "${a.name}" (${sa}) and "${b.name}" (${sb}) would capture the same subjects`);
+            throw new Error(
+              `Streams "${a.name}" (${sa}) and "${b.name}" (${sb}) would capture the same subjects`,
+            );
           }
         }
       }

@@ -43,7 +43,10 @@ export function createDeadLetterer(deps: Pick<WorkerDeps, "js" | "sql" | "topolo
     h.set(DLQ_HEADERS.deadAt, new Date().toISOString());
     h.set(DLQ_HEADERS.streamSeq, String(msg.seq));
     try {
-      await js.publish(topology.dlqSubject(entity), msg.data, { msgID: `${messageId}:${msg.seq}`, headers: h });
+      await js.publish(topology.dlqSubject(entity), msg.data, {
+        msgID: `${messageId}:${msg.seq}`,
+        headers: h,
+      });
       await upsertStatuses(sql, [{
         messageId,
         entity,
@@ -57,7 +60,10 @@ export function createDeadLetterer(deps: Pick<WorkerDeps, "js" | "sql" | "topolo
       log.warn("message dead-lettered", { message_id: messageId, entity, error: reason });
       return true;
     } catch (failure) {
-      log.error("could not dead-letter message; it will be redelivered", { message_id: messageId, error: failure });
+      log.error("could not dead-letter message; it will be redelivered", {
+        message_id: messageId,
+        error: failure,
+      });
       msg.nak(settings.retryBaseMs);
       return false;
     }

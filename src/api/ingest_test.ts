@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { loadRegistry } from "../registry/load.ts";
+import { type Publisher, PublishUnavailableError } from "../stream/publish.ts";
+import { createApi } from "./app.ts";
+
+const TPCH = new URL("../../tests/fixtures/nomnom-tpch/", import.meta.url).pathname;
+const registry = await loadRegistry(TPCH + "entities");
+const order = await readFile(TPCH + "example_order.json", "utf8");
+
+/** A publisher that records what it was given (our own small interface; NATS itself is tested in tests/). */
+function recordingPublisher(fail?: Error) {
+  const published: { entity: string; body: string; messageId: string }[] = [];
+  const publisher: Publisher = {
+    publish(entity, body, messageId) {
+      if (fail) return Promise.reject(fail);
+      published.push({ entity, body: new TextDecoder().decode(body), messageId });
+      return Promise.resolve({ seq: published.length, duplicate: false });
+    },
+  };
+  return { publisher, published };
+}
+
+function api(fail?: Error) {
+  const { publisher, published } = recordingPublisher(fail);
+  const app = createApi({
+    registry,
+    publisher,
+    readiness: () => Promise.resolve([{ name: "nats", ok: true }]),
+    limits: { messageBytes: 4096, batchBytes: 1 << 20 },
+  });
+  const request = async (path: string, body: string, headers: Record<string, string> = {}) => {
+    const response = await app.request(path, { method: "POST", body, headers });
+    return { status: response.status, headers: response.headers, body: await response.json() };
+  };
+  return { request, published };
+}
+
+Deno.test("POST /ingest/message/{entity} publishes the body unchanged and answers 202 with an id", async () => {
+  const { request, published } = api();
+  const r = await request("/ingest/message/Order", order);
+  assert.equal(r.status, 202);
+  assert.equal(r.body.entity, "Order");
+  assert.equal(r.body.status, "accepted");
+  assert.equal(published[0].messageId, r.body.message_id);
+  assert.equal(published[0].body, order);
+});
+
+Deno.test("POST /ingest/message/{entity} answers 422 naming every failing field, and publishes nothing", async () => {
+  const { request, published } = api();
+  const body = JSON.parse(order);
+  delete body.order_key;
+  body.ship_priority = "high";
+  body.line_items[0].quantity = "ten";
+  const r = await request("/ingest/message/Order", JSON.stringify(body));
+  assert.equal(r.status, 422);
+  assert.deepEqual(r.body.details.map((d: { field: string }) => d.field).sort(), [
+    "order_key",
+    "ship_priority",
+  ]);
+  assert.match(r.body.details.find((d: { field: string }) => d.field === "order_key").message, /required/);
+  body.order_key = "O1";
+  body.ship_priority = 1;
+  const derived = await request("/ingest/message/Order", JSON.stringify(body));
+  assert.equal(derived.status, 422);
+  assert.deepEqual(derived.body.details.map((d: { field: string }) => d.field), ["line_items[0].quantity"]);
+  assert.equal(published.length, 0);
+});
+
+Deno.test("unknown entities are 404, derived entities say which root to post, malformed JSON is 400", async () => {
+  const { request } = api();
+  assert.equal((await request("/ingest/message/Invoice", "{}")).status, 404);
+  const derived = await request("/ingest/message/OrderLineItem", "{}");
+  assert.equal(derived.status, 404);
+  assert.match(derived.body.error, /derived from "Order"/);
+  const malformed = await request("/ingest/message/Order", '{"order_key":');
+  assert.equal(malformed.status, 400);
+  assert.match(malformed.body.error, /malformed JSON/);
+  assert.equal((await request("/nope", "{}")).status, 404);
+});
+
+Deno.test("POST /ingest/message finds the entity in ?entity=, X-Entity-Type, entity_type or a base64 envelope", async () => {
+  const { request, published } = api();
+  assert.equal((await request("/ingest/message?entity=Order", order)).status, 202);
+  assert.equal((await request("/ingest/message", order, { "X-Entity-Type": "order" })).status, 202);
+  const tagged = JSON.stringify({ ...JSON.parse(order), entity_type: "Order" });
+  assert.equal((await request("/ingest/message", tagged)).status, 202);
+  const envelope = JSON.stringify({ body_base64: btoa(order), entity_type: "Order" });
+  assert.equal((await request("/ingest/message", envelope)).status, 202);
+  assert.equal(published[3].body, order, "the decoded body is what gets published");
+  assert.equal((await request("/ingest/message", order)).status, 400);
+});
+
+Deno.test("a publish that is not acked answers 503 with Retry-After, never 202", async () => {
+  const { request } = api(new PublishUnavailableError("the ingest stream is full; retry later", 5));
+  const r = await request("/ingest/message/Order", order);
+  assert.equal(r.status, 503);
+  assert.equal(r.headers.get("retry-after"), "5");
+});
+
+Deno.test("a body over the limit is 413", async () => {
+  const { request } = api();
+  const big = JSON.stringify({ ...JSON.parse(order), comment: "x".repeat(5000) });
+  assert.equal((await request("/ingest/message/Order", big)).status, 413);
+});
+
+Deno.test("POST /ingest/batch takes the entity of each line from entity_type", async () => {
+  const { request, published } = api();
+  const customer = { customer_key: "C1", name: "A", account_balance: 1, entity_type: "Customer" };
+  const untagged = JSON.stringify(JSON.parse(order));
+  const r = await request("/ingest/batch", [JSON.stringify(customer), untagged].join("\n"));
+  assert.equal(r.status, 202);
+  assert.deepEqual(r.body.results.map((x: { status: string }) => x.status), ["accepted", "rejected"]);
+  assert.equal(published.length, 1);
+  const none = await request("/ingest/batch/Customer", "{}\n{}");
+  assert.equal(none.status, 422);
+});

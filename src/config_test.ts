@@ -1,0 +1,33 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "./errors.ts";
+import { loadConfig } from "./config.ts";
+
+Deno.test("loadConfig() prefers flags over env over defaults", () => {
+  const defaults = loadConfig([], {}).config!;
+  assert.equal(defaults.role, "all");
+  assert.equal(defaults.http.port, 8080);
+  const fromEnv = loadConfig([], { PORT: "9000", NOMNOM_ROLE: "worker" }).config!;
+  assert.equal(fromEnv.http.port, 9000);
+  assert.equal(fromEnv.role, "worker");
+  const fromFlag = loadConfig(["--port", "9100", "--role=api"], { PORT: "9000", NOMNOM_ROLE: "worker" })
+    .config!;
+  assert.equal(fromFlag.http.port, 9100);
+  assert.equal(fromFlag.role, "api");
+});
+
+Deno.test("loadConfig() rejects a bad value in one line naming the flag or the env variable", () => {
+  assert.throws(
+    () => loadConfig(["--batch-size=ten"], {}),
+    (e: Error) => e instanceof ConfigError && /--batch-size="ten": must be a whole number/.test(e.message),
+  );
+  assert.throws(() => loadConfig([], { NOMNOM_BATCH_SIZE: "ten" }), /NOMNOM_BATCH_SIZE \(env\)/);
+  assert.throws(() => loadConfig(["--role=both"], {}), /--role/);
+  assert.throws(() => loadConfig(["--namespace=Bad.Name"], {}), /--namespace/);
+  assert.throws(() => loadConfig(["--colour=red"], {}), (e: Error) => e instanceof ConfigError);
+  assert.throws(() => loadConfig(["frobnicate"], {}), /Unknown command "frobnicate"/);
+});
+
+Deno.test("loadConfig() returns help for --help on each command", () => {
+  assert.match(loadConfig(["--help"], {}).help!, /--nats-url <value>.*NATS_URL/);
+  assert.match(loadConfig(["migrate", "--help"], {}).help!, /Create or upgrade the tables/);
+});

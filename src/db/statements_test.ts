@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { createRegistry } from "../registry/load.ts";
+import { createEntityStatements, createTableStatements } from "./statements.ts";
+
+const registry = createRegistry([
+  {
+    path: "order.yaml",
+    text: `
+entity:
+  name: Order
+  fields: [{ name: order_key }, { name: total, type: Float }, { name: items, type: "List[Object]" }]
+  persistence: { database: { unicity_fields: [order_key] } }`,
+  },
+  {
+    path: "item.yaml",
+    text: `
+entity:
+  name: Item
+  source_type: derived
+  repeated_for: { entity: Order, field: items, each_known_as: it }
+  fields: [{ name: sku }]
+  persistence: {}`,
+  },
+]);
+
+Deno.test("the UNIQUE constraint and ON CONFLICT name the same columns", () => {
+  for (const entity of registry.stored) {
+    const ddl = createTableStatements(entity)[0];
+    const unique = ddl.match(/UNIQUE \(([^)]*)\)/)![1];
+    const conflict = createEntityStatements(entity).upsert.match(/ON CONFLICT \(([^)]*)\)/)![1];
+    assert.equal(unique, conflict, entity.name);
+  }
+});
+
+Deno.test("upserts are guarded by the stream sequence and use one text[] parameter per column", () => {
+  const { upsert, params } = createEntityStatements(registry.entities.get("Order")!);
+  assert.match(upsert, /WHERE t\."_seq" < EXCLUDED\."_seq"/);
+  assert.equal((upsert.match(/\$\d+::text\[\]/g) ?? []).length, params.length);
+  assert.ok(!upsert.includes('"items"'), "list fields are not columns unless overridden");
+});
+
+Deno.test("a derived entity without unicity fields is keyed by message and position, and records its root", () => {
+  const item = registry.entities.get("Item")!;
+  assert.match(createTableStatements(item)[0], /UNIQUE \("_message_id", "_index"\)/);
+  assert.match(createTableStatements(item)[0], /"_root_key" text NOT NULL/);
+  assert.ok(createEntityStatements(item).deleteStaleChildren);
+});

@@ -1,0 +1,38 @@
+import assert from "node:assert/strict";
+import { loadConfig } from "../config.ts";
+import { createRegistry } from "../registry/load.ts";
+import { createTopology, subjectsOverlap } from "./topology.ts";
+
+const registry = createRegistry([{
+  path: "o.yaml",
+  text:
+    "entity: { name: Order, fields: [{ name: order_id }], persistence: { database: { unicity_fields: [order_id] } } }",
+}]);
+
+Deno.test("subjectsOverlap() follows NATS wildcard rules", () => {
+  assert.equal(subjectsOverlap("ns.ingest.>", "ns.dlq.>"), false);
+  assert.equal(subjectsOverlap("ns.>", "ns.dlq.>"), true, "a catch-all next to a DLQ overlaps (error 10065)");
+  assert.equal(subjectsOverlap("messages.ingest.>", "messages.>"), true);
+  assert.equal(subjectsOverlap("ns.*.Order", "ns.dlq.Order"), true);
+  assert.equal(subjectsOverlap("ns.ingest", "ns.ingest.>"), false);
+  assert.equal(subjectsOverlap("a.b", "a.b"), true);
+  assert.equal(subjectsOverlap("a.*", "a.b.c"), false);
+});
+
+Deno.test("createTopology() gives every role the same disjoint streams, subjects and consumer", () => {
+  const config = loadConfig(["--namespace=shop"], {}).config!;
+  const a = createTopology({ ...config, role: "api" } as never, registry);
+  const b = createTopology({ ...config, role: "worker" } as never, registry);
+  assert.deepEqual(a.streams, b.streams);
+  assert.equal(a.ingestSubject("Order"), "shop.ingest.Order");
+  assert.equal(a.dlqSubject("Order"), "shop.dlq.Order");
+  assert.equal(a.entityOfSubject(a.ingestSubject("Order")), "Order");
+  assert.equal(a.consumer.stream, a.ingest.name);
+  assert.ok(a.ingest.subjects!.some((s) => subjectsOverlap(s, a.consumer.filter_subject!)));
+  for (const s of a.streams) assert.ok(s.max_bytes! > 0, `${s.name} has an explicit size limit`);
+  for (const route of a.routes) {
+    assert.ok(a.ingest.subjects!.some((s) => subjectsOverlap(s, route.ingest)));
+    assert.ok(a.dlq.subjects!.some((s) => subjectsOverlap(s, route.dlq)));
+    assert.ok(!a.ingest.subjects!.some((s) => subjectsOverlap(s, route.dlq)));
+  }
+});

@@ -1,0 +1,81 @@
+/**
+ * `ensureTopology()` against a live JetStream: creates what is missing, reconciles drift, keeps the ingest and
+ * dead-letter subjects apart.
+ */
+import assert from "node:assert/strict";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { ensureTopology } from "../src/stream/ensure.ts";
+import { silentLogger } from "../src/log.ts";
+import { createTestEnv, NATS_URL } from "./harness.ts";
+import { startPrivateNats } from "./private_nats.ts";
+
+Deno.test("ensureTopology() creates the streams and consumer, then reconciles a stream that drifted", async () => {
+  const env = await createTestEnv();
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const topology = env.topology();
+    await ensureTopology(jsm, topology, silentLogger);
+    await ensureTopology(jsm, topology, silentLogger);
+    const info = await jsm.streams.info(topology.ingest.name);
+    assert.deepEqual(info.config.subjects, topology.ingest.subjects);
+    assert.equal(info.config.max_bytes, topology.ingest.max_bytes);
+
+    await jsm.streams.update(topology.ingest.name, { ...info.config, max_bytes: 2 * 1024 * 1024 });
+    const warnings: string[] = [];
+    const log = {
+      ...silentLogger,
+      warn: (msg: string, f?: Record<string, unknown>) => warnings.push(`${msg} ${f?.changed}`),
+    };
+    await ensureTopology(jsm, topology, log);
+    assert.equal((await jsm.streams.info(topology.ingest.name)).config.max_bytes, topology.ingest.max_bytes);
+    assert.match(warnings.join("\n"), /reconciled stream that drifted max_bytes 2097152 → 67108864/);
+  } finally {
+    await nc.close();
+    await env.close();
+  }
+});
+
+Deno.test("dead-letter subjects are never captured by the ingest stream", async () => {
+  const env = await createTestEnv();
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const topology = env.topology();
+    await ensureTopology(jsm, topology, silentLogger);
+    const js = jetstream(nc);
+    const dlqAck = await js.publish(topology.dlqSubject("Order"), "{}");
+    assert.equal(dlqAck.stream, topology.dlq.name);
+    const ingestAck = await js.publish(topology.ingestSubject("Order"), "{}");
+    assert.equal(ingestAck.stream, topology.ingest.name);
+    assert.equal((await jsm.streams.info(topology.ingest.name)).state.messages, 1);
+  } finally {
+    await nc.close();
+    await env.close();
+  }
+});
+
+Deno.test("streams that ask for more storage than the server allows fail at start with what to change", async () => {
+  const nats = await startPrivateNats("max_file_store: 8MB");
+  const env = await createTestEnv();
+  const nc = await connect({ servers: nats.url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await assert.rejects(
+      () => ensureTopology(jsm, env.topology(), silentLogger),
+      /cannot reserve 67108864 bytes.*Lower --stream-max-bytes/,
+    );
+    const small = await createTestEnv({ flags: ["--stream-max-bytes=4194304", "--dlq-max-bytes=2097152"] });
+    try {
+      await ensureTopology(jsm, small.topology(), silentLogger);
+      assert.equal((await jsm.streams.info(small.topology().ingest.name)).config.max_bytes, 4194304);
+    } finally {
+      await small.close();
+    }
+  } finally {
+    await nc.close();
+    await env.close();
+    await nats.stop();
+  }
+});
