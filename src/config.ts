@@ -18,7 +18,7 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 
 /** One entry per setting: flag name, env twin, schema (with default) and help text. Help and docs derive from it. */
 const SETTINGS = {
-  role: { env: "NOMNOM_ROLE", schema: z.enum(ROLES).default("all"), help: "api | worker | all" },
+  role: { env: "NOMNOM_ROLE", schema: z.enum(ROLES).default("all"), help: "api, worker or all" },
   entities: {
     env: "NOMNOM_ENTITIES",
     schema: z.string().min(1).default("entities"),
@@ -45,7 +45,7 @@ const SETTINGS = {
   "log-level": {
     env: "LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
-    help: "debug | info | warn | error",
+    help: "debug, info, warn or error",
   },
   "batch-size": {
     env: "NOMNOM_BATCH_SIZE",
