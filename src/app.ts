@@ -15,6 +15,8 @@ import { migrate } from "./db/migrate.ts";
 import { createWritePlan } from "./db/write_batch.ts";
 import type { Logger } from "./log.ts";
 import type { Registry } from "./registry/types.ts";
+import { createDeadLetters } from "./lifecycle/dead_letters.ts";
+import { createStatusFinder } from "./lifecycle/status.ts";
 import { connectNats, type Nats } from "./stream/connect.ts";
 import { ensureTopology } from "./stream/ensure.ts";
 import { createPublisher } from "./stream/publish.ts";
@@ -62,11 +64,15 @@ const MODULES: Record<ModuleName, Module> = {
     },
   },
   api: {
-    deps: ["topology"],
+    // The database too: status, idempotency and the dead-letter queue read and write nomnom.messages.
+    deps: ["topology", "database"],
     async start(rt) {
+      const { js, jsm } = rt.nats!;
       const app = createApi({
         registry: rt.registry,
-        publisher: createPublisher(rt.nats!.js, rt.topology, rt.config.publishTimeoutMs),
+        publisher: createPublisher(js, rt.topology, rt.config.publishTimeoutMs),
+        statuses: createStatusFinder(rt.sql!, jsm, rt.topology),
+        deadLetters: createDeadLetters(rt.sql!, js, jsm, rt.topology),
         readiness: () => readiness(rt),
         limits: { messageBytes: rt.topology.ingest.max_msg_size!, batchBytes: 64 * 1024 * 1024 },
       });

@@ -28,7 +28,7 @@ export function printRegistry(registry: Registry, config: Config, out: (line: st
         `    unique key (${s.key.join(", ")})${s.naturalKey ? "" : " — no unicity_fields: keyed by message"}`,
       );
     } else out(`    not stored (no persistence)`);
-    if (e.kind !== "derived") out(`    subject ${topology.ingestSubject(e.name)}`);
+    if (e.kind !== "derived") out(`    subject ${topology.ingestSubject(e.name, "<message id>")}`);
   }
   return 0;
 }

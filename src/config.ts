@@ -70,7 +70,12 @@ const SETTINGS = {
   "max-deliver": {
     env: "NOMNOM_MAX_DELIVER",
     schema: int(1).default(20),
-    help: "deliveries before a message is dead-lettered",
+    help: "attempts before a failing message may be dead-lettered",
+  },
+  "retry-budget-ms": {
+    env: "NOMNOM_RETRY_BUDGET_MS",
+    schema: int(0).default(3_600_000),
+    help: "how long transient failures are retried before dead-lettering",
   },
   "retry-base-ms": {
     env: "NOMNOM_RETRY_BASE_MS",
@@ -129,6 +134,7 @@ export type Config = {
     maxAckPending: number;
     ackWaitMs: number;
     maxDeliver: number;
+    retryBudgetMs: number;
     retryBaseMs: number;
     retryMaxMs: number;
   };
@@ -192,6 +198,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
         maxAckPending: s["max-ack-pending"],
         ackWaitMs: s["ack-wait-ms"],
         maxDeliver: s["max-deliver"],
+        retryBudgetMs: s["retry-budget-ms"],
         retryBaseMs: s["retry-base-ms"],
         retryMaxMs: s["retry-max-ms"],
       },

@@ -45,9 +45,9 @@ Deno.test("dead-letter subjects are never captured by the ingest stream", async 
     const topology = env.topology();
     await ensureTopology(jsm, topology, silentLogger);
     const js = jetstream(nc);
-    const dlqAck = await js.publish(topology.dlqSubject("Order"), "{}");
+    const dlqAck = await js.publish(topology.dlqSubject("Order", "m1"), "{}");
     assert.equal(dlqAck.stream, topology.dlq.name);
-    const ingestAck = await js.publish(topology.ingestSubject("Order"), "{}");
+    const ingestAck = await js.publish(topology.ingestSubject("Order", "m1"), "{}");
     assert.equal(ingestAck.stream, topology.ingest.name);
     assert.equal((await jsm.streams.info(topology.ingest.name)).state.messages, 1);
   } finally {

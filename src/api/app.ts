@@ -4,10 +4,14 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { DeadLetters } from "../lifecycle/dead_letters.ts";
+import type { StatusFinder } from "../lifecycle/status.ts";
 import type { Registry } from "../registry/types.ts";
 import type { Publisher } from "../stream/publish.ts";
 import { errorResponse, HttpError } from "./http_error.ts";
+import { createDlqRoutes } from "./dlq.ts";
 import { createIngestRoutes } from "./ingest.ts";
+import { createStatusRoutes } from "./status.ts";
 
 /** One named readiness check and whether it passed. */
 export type Check = { name: string; ok: boolean; detail?: string };
@@ -15,6 +19,8 @@ export type Check = { name: string; ok: boolean; detail?: string };
 export type ApiDeps = {
   registry: Registry;
   publisher: Publisher;
+  statuses: StatusFinder;
+  deadLetters: DeadLetters;
   /** Runs the readiness checks of the process (NATS, topology, PostgreSQL where used). */
   readiness: () => Promise<Check[]>;
   limits: { messageBytes: number; batchBytes: number };
@@ -45,7 +51,9 @@ export function createApi(deps: ApiDeps): Hono {
     "/ingest/batch",
     bodyLimit({ maxSize: deps.limits.batchBytes, onError: tooLarge(deps.limits.batchBytes) }),
   );
-  app.route("/ingest", createIngestRoutes(deps.registry, deps.publisher));
+  app.route("/ingest/status", createStatusRoutes(deps.statuses));
+  app.route("/ingest", createIngestRoutes(deps.registry, deps.publisher, deps.statuses));
+  app.route("/dlq", createDlqRoutes(deps.deadLetters));
 
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.get("/ready", async (c) => {

@@ -6,9 +6,10 @@
  *   POST /ingest/batch[/{entity}]       NDJSON, one message per line, per-line results
  */
 import { Hono } from "hono";
-import { v7 as uuidv7 } from "uuid";
+import { v5 as uuidv5, v7 as uuidv7 } from "uuid";
 import { PayloadError } from "../errors.ts";
 import { decodeMessage } from "../registry/derive.ts";
+import type { StatusFinder } from "../lifecycle/status.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 import type { Publisher } from "../stream/publish.ts";
 import { HttpError } from "./http_error.ts";
@@ -16,10 +17,21 @@ import { HttpError } from "./http_error.ts";
 /** Publishes in flight at once for one NDJSON request (JetStream acks pipeline; unbounded would flood NATS). */
 const BATCH_WINDOW = 256;
 
-export type Accepted = { message_id: string; entity: string; status: "accepted"; timestamp: string };
+/** UUIDv5 namespace of message ids derived from an Idempotency-Key (any fixed UUID; never change it). */
+const IDEMPOTENCY_NAMESPACE = "8f9b6a1e-4c1d-4e0b-9a57-2f1e6c3d5b70";
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** The ingest sub-app. */
-export function createIngestRoutes(registry: Registry, publisher: Publisher): Hono {
+export type Accepted = {
+  message_id: string;
+  entity: string;
+  status: string;
+  timestamp: string;
+  /** Present (true) when an earlier request with the same Idempotency-Key already created this message. */
+  duplicate?: true;
+};
+
+/** The ingest sub-app. `statuses` answers whether an idempotent repeat already exists. */
+export function createIngestRoutes(registry: Registry, publisher: Publisher, statuses: StatusFinder): Hono {
   const byName = new Map<string, Entity>();
   for (const e of registry.entities.values()) byName.set(normalize(e.name), e);
   const findEntity = (name: string): Entity => {
@@ -37,25 +49,54 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
     return entity;
   };
 
-  const accept = async (entity: Entity, bytes: Uint8Array, body: unknown): Promise<Accepted> => {
+  /**
+   * Validate, then publish. With an Idempotency-Key the message id is derived from (entity, key): a repeat finds
+   * the status row (or the message still in the stream) and creates nothing; two repeats racing each other are
+   * caught by JetStream's dedup window on the same `Nats-Msg-Id`.
+   */
+  const accept = async (
+    entity: Entity,
+    bytes: Uint8Array,
+    body: unknown,
+    key?: string,
+  ): Promise<Accepted> => {
     decodeMessage(registry, entity, body);
-    const messageId = uuidv7();
     const receivedAt = new Date();
-    await publisher.publish(entity.name, bytes, messageId, receivedAt);
-    return {
-      message_id: messageId,
-      entity: entity.name,
-      status: "accepted",
-      timestamp: receivedAt.toISOString(),
-    };
+    const messageId = key === undefined ? uuidv7() : uuidv5(`${entity.name}\n${key}`, IDEMPOTENCY_NAMESPACE);
+    const accepted = { message_id: messageId, entity: entity.name, timestamp: receivedAt.toISOString() };
+    if (key !== undefined) {
+      const existing = (await statuses.find([messageId])).get(messageId);
+      if (existing) {
+        return {
+          ...accepted,
+          status: existing.status,
+          timestamp: existing.received_at ?? accepted.timestamp,
+          duplicate: true,
+        };
+      }
+    }
+    const published = await publisher.publish({ entity: entity.name, body: bytes, messageId, receivedAt });
+    return published.duplicate
+      ? { ...accepted, status: "accepted", duplicate: true }
+      : { ...accepted, status: "accepted" };
   };
+  const idempotencyKey = (header: string | undefined): string | undefined => {
+    if (header === undefined) return undefined;
+    if (!IDEMPOTENCY_KEY.test(header)) {
+      throw new HttpError(400, "Idempotency-Key must be 1 to 255 visible ASCII characters");
+    }
+    return header;
+  };
+  const answer = (a: Accepted) => (a.duplicate ? 200 : 202) as 200 | 202;
 
   const app = new Hono();
 
   app.post("/message/:entity", async (c) => {
     const entity = findEntity(c.req.param("entity"));
+    const key = idempotencyKey(c.req.header("Idempotency-Key"));
     const bytes = new Uint8Array(await c.req.arrayBuffer());
-    return c.json(await accept(entity, bytes, parseJson(bytes)), 202);
+    const result = await accept(entity, bytes, parseJson(bytes), key);
+    return c.json(result, answer(result));
   });
 
   app.post("/message", async (c) => {
@@ -74,10 +115,16 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
         "which entity? give ?entity=, the X-Entity-Type header or an entity_type field",
       );
     }
-    return c.json(await accept(findEntity(name), bytes, body), 202);
+    const result = await accept(
+      findEntity(name),
+      bytes,
+      body,
+      idempotencyKey(c.req.header("Idempotency-Key")),
+    );
+    return c.json(result, answer(result));
   });
 
-  const batch = async (text: string, entityFor: (line: unknown) => Entity) => {
+  const batch = async (text: string, entityFor: (line: unknown) => Entity, key: string | undefined) => {
     const lines = text.split(/\r?\n/).map((raw, i) => ({ raw, line: i + 1 })).filter((l) =>
       l.raw.trim() !== ""
     );
@@ -91,14 +138,15 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
         const { raw, line } = lines[i];
         try {
           const body = parseJson(encoder.encode(raw));
-          results[i] = { line, ...await accept(entityFor(body), encoder.encode(raw), body) };
+          const lineKey = key === undefined ? undefined : `${key}:${line}`;
+          results[i] = { line, ...await accept(entityFor(body), encoder.encode(raw), body, lineKey) };
         } catch (error) {
           results[i] = { line, status: "rejected", ...lineError(error as Error) };
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_WINDOW, lines.length) }, work));
-    const accepted = results.filter((r) => r.status === "accepted").length;
+    const accepted = results.filter((r) => r.status !== "rejected").length;
     const unavailable = results.some((r) => r.status === "rejected" && r.retryable);
     const status = accepted > 0 ? 202 : unavailable ? 503 : 422;
     return { status, body: { accepted, rejected: results.length - accepted, results } } as const;
@@ -106,13 +154,15 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
 
   app.post("/batch/:entity", async (c) => {
     const entity = findEntity(c.req.param("entity"));
-    const { status, body } = await batch(await c.req.text(), () => entity);
+    const key = idempotencyKey(c.req.header("Idempotency-Key"));
+    const { status, body } = await batch(await c.req.text(), () => entity, key);
     return c.json(body, status);
   });
 
   app.post("/batch", async (c) => {
     const fixed = c.req.query("entity") ?? c.req.header("X-Entity-Type");
     const entity = fixed ? findEntity(fixed) : undefined;
+    const key = idempotencyKey(c.req.header("Idempotency-Key"));
     const { status, body } = await batch(await c.req.text(), (line) => {
       if (entity) return entity;
       const name = isObject(line) ? line.entity_type : undefined;
@@ -120,7 +170,7 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher): Ho
         throw new HttpError(400, "line has no entity_type (or use /ingest/batch/{entity})");
       }
       return findEntity(name);
-    });
+    }, key);
     return c.json(body, status);
   });
 

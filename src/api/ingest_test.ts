@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { loadRegistry } from "../registry/load.ts";
 import { type Publisher, PublishUnavailableError } from "../stream/publish.ts";
+import type { DeadLetters } from "../lifecycle/dead_letters.ts";
 import { createApi } from "./app.ts";
 
 const TPCH = new URL("../../tests/fixtures/nomnom-tpch/", import.meta.url).pathname;
@@ -12,7 +13,7 @@ const order = await readFile(TPCH + "example_order.json", "utf8");
 function recordingPublisher(fail?: Error) {
   const published: { entity: string; body: string; messageId: string }[] = [];
   const publisher: Publisher = {
-    publish(entity, body, messageId) {
+    publish({ entity, body, messageId }) {
       if (fail) return Promise.reject(fail);
       published.push({ entity, body: new TextDecoder().decode(body), messageId });
       return Promise.resolve({ seq: published.length, duplicate: false });
@@ -26,6 +27,28 @@ function api(fail?: Error) {
   const app = createApi({
     registry,
     publisher,
+    // Statuses of what this publisher took (enough for idempotency); the real finder is tested in tests/.
+    statuses: {
+      find: (ids) =>
+        Promise.resolve(
+          new Map(ids.flatMap((id) => {
+            const p = published.find((x) => x.messageId === id);
+            return p
+              ? [[id, {
+                message_id: id,
+                entity: p.entity,
+                status: "accepted" as const,
+                received_at: new Date().toISOString(),
+                processed_at: null,
+                attempts: 0,
+                error: null,
+                next_attempt_at: null,
+              }]]
+              : [];
+          })),
+        ),
+    },
+    deadLetters: {} as DeadLetters,
     readiness: () => Promise.resolve([{ name: "nats", ok: true }]),
     limits: { messageBytes: 4096, batchBytes: 1 << 20 },
   });
@@ -114,4 +137,27 @@ Deno.test("POST /ingest/batch takes the entity of each line from entity_type", a
   assert.equal(published.length, 1);
   const none = await request("/ingest/batch/Customer", "{}\n{}");
   assert.equal(none.status, 422);
+});
+
+Deno.test("an Idempotency-Key repeat returns the same message id with duplicate: true and publishes once", async () => {
+  const { request, published } = api();
+  const first = await request("/ingest/message/Order", order, { "Idempotency-Key": "order-O12345-v1" });
+  assert.equal(first.status, 202);
+  const again = await request("/ingest/message/Order", order, { "Idempotency-Key": "order-O12345-v1" });
+  assert.equal(again.status, 200);
+  assert.equal(again.body.duplicate, true);
+  assert.equal(again.body.message_id, first.body.message_id);
+  assert.equal(published.length, 1);
+  const other = await request("/ingest/message/Order", order, { "Idempotency-Key": "order-O12345-v2" });
+  assert.notEqual(other.body.message_id, first.body.message_id);
+  assert.equal(
+    (await request("/ingest/message/Order", order, { "Idempotency-Key": "has space" })).status,
+    400,
+  );
+});
+
+Deno.test("GET /ingest/status rejects what is not a message id with 400", async () => {
+  const { request } = api();
+  const app = await request("/ingest/status", JSON.stringify({ message_ids: ["nope"] }));
+  assert.equal(app.status, 400);
 });

@@ -97,7 +97,7 @@ export function createEntityStatements(entity: Entity): EntityStatements {
   return { entity, params: columns.map((c) => c.name), upsert, deleteStaleChildren };
 }
 
-/** DDL of nomnom's own tables. */
+/** DDL of nomnom's own tables. `history` keeps every status change of a message (replays included). */
 export const STATUS_TABLE_STATEMENTS = [
   `CREATE SCHEMA IF NOT EXISTS ${NOMNOM_SCHEMA}`,
   `CREATE TABLE IF NOT EXISTS ${NOMNOM_SCHEMA}.messages (
@@ -108,16 +108,29 @@ export const STATUS_TABLE_STATEMENTS = [
   received_at timestamptz,
   processed_at timestamptz,
   attempts integer NOT NULL DEFAULT 0,
-  error text
+  error text,
+  next_attempt_at timestamptz,
+  history jsonb NOT NULL DEFAULT '[]'
 )`,
-  `CREATE INDEX IF NOT EXISTS messages_entity_status ON ${NOMNOM_SCHEMA}.messages (entity, status)`,
+  `ALTER TABLE ${NOMNOM_SCHEMA}.messages ADD COLUMN IF NOT EXISTS next_attempt_at timestamptz`,
+  `ALTER TABLE ${NOMNOM_SCHEMA}.messages ADD COLUMN IF NOT EXISTS history jsonb NOT NULL DEFAULT '[]'`,
+  `CREATE INDEX IF NOT EXISTS messages_status_time ON ${NOMNOM_SCHEMA}.messages (status, processed_at, message_id)`,
 ];
 
-/** Upsert of a batch of status rows. Parameters: ids, entities, statuses, seqs, received_at, attempts, errors. */
+/**
+ * Upsert of a batch of status rows, appending one event per row to its history. Parameters: ids, entities,
+ * statuses, seqs, received_at, attempts, errors, next_attempt_at (all text[]).
+ */
 export const UPSERT_STATUS = `INSERT INTO ${NOMNOM_SCHEMA}.messages AS m
-  (message_id, entity, status, stream_seq, received_at, processed_at, attempts, error)
-SELECT u.id, u.entity, u.status, u.seq::bigint, u.received_at::timestamptz, now(), u.attempts::integer, u.error
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-  AS u(id, entity, status, seq, received_at, attempts, error)
-ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status, stream_seq = EXCLUDED.stream_seq,
-  processed_at = EXCLUDED.processed_at, attempts = EXCLUDED.attempts, error = EXCLUDED.error`;
+  (message_id, entity, status, stream_seq, received_at, processed_at, attempts, error, next_attempt_at, history)
+SELECT u.id, u.entity, u.status, u.seq::bigint, u.received_at::timestamptz, now(), u.attempts::integer, u.error,
+  u.next_at::timestamptz,
+  jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('status', u.status, 'at', now(),
+    'attempts', u.attempts::integer, 'error', u.error)))
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+  AS u(id, entity, status, seq, received_at, attempts, error, next_at)
+ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,
+  stream_seq = COALESCE(EXCLUDED.stream_seq, m.stream_seq),
+  received_at = COALESCE(m.received_at, EXCLUDED.received_at),
+  processed_at = EXCLUDED.processed_at, attempts = EXCLUDED.attempts, error = EXCLUDED.error,
+  next_attempt_at = EXCLUDED.next_attempt_at, history = m.history || EXCLUDED.history`;

@@ -1,12 +1,12 @@
 /**
- * What travels on the ingest stream: the message body exactly as the client sent it (bytes, never re-encoded)
- * and a few headers. The entity is the subject's last token (see topology), the message id is JetStream's
- * `Nats-Msg-Id` (dedup), and the time of acceptance rides along for status and latency.
+ * What travels on the ingest stream: the message body exactly as the client sent it (bytes, never re-encoded),
+ * on the subject `<ns>.ingest.<Entity>.<message id>` (see topology), with the time of acceptance in a header.
+ * `Nats-Msg-Id` carries the dedup id: the message id, or one derived from the client's Idempotency-Key, or a
+ * fresh one for a replay (so the dedup window cannot swallow it).
  */
 import { headers as createHeaders } from "@nats-io/transport-node";
 import type { MsgHdrs } from "@nats-io/transport-node";
 
-export const MSG_ID_HEADER = "Nats-Msg-Id";
 export const RECEIVED_AT_HEADER = "Nomnom-Received-At";
 
 /** Headers of an ingest message. */
@@ -16,9 +16,9 @@ export function createEnvelopeHeaders(receivedAt: Date): MsgHdrs {
   return h;
 }
 
-/** Read the message id and acceptance time back from a stored message's headers. */
-export function readEnvelopeHeaders(h: MsgHdrs | undefined): { messageId?: string; receivedAt?: Date } {
-  const id = h?.get(MSG_ID_HEADER);
+/** When the message was accepted, read back from its headers (undefined for a message nomnom did not publish). */
+export function readReceivedAt(h: MsgHdrs | undefined): Date | undefined {
   const at = h?.get(RECEIVED_AT_HEADER);
-  return { messageId: id || undefined, receivedAt: at ? new Date(at) : undefined };
+  const date = at ? new Date(at) : undefined;
+  return date && !Number.isNaN(date.getTime()) ? date : undefined;
 }

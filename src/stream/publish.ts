@@ -18,20 +18,27 @@ export class PublishUnavailableError extends Error {
 
 export type PublishResult = { seq: number; duplicate: boolean };
 
-/** What the API needs to enqueue a message (a small interface, so handlers are testable without NATS). */
-export type Publisher = {
-  publish(entity: string, body: Uint8Array, messageId: string, receivedAt: Date): Promise<PublishResult>;
+/** One message to enqueue. `dedupId` (default: the message id) is JetStream's `Nats-Msg-Id`. */
+export type PublishRequest = {
+  entity: string;
+  body: Uint8Array;
+  messageId: string;
+  receivedAt: Date;
+  dedupId?: string;
 };
+
+/** What the API needs to enqueue a message (a small interface, so handlers are testable without NATS). */
+export type Publisher = { publish(request: PublishRequest): Promise<PublishResult> };
 
 const STORE_FULL = new Set([10077, 10028, 10047]); // maximum bytes/messages exceeded, insufficient resources
 
 /** Create the JetStream publisher for `topology`. */
 export function createPublisher(js: JetStreamClient, topology: Topology, timeoutMs: number): Publisher {
   return {
-    async publish(entity, body, messageId, receivedAt) {
+    async publish({ entity, body, messageId, receivedAt, dedupId }) {
       try {
-        const ack = await js.publish(topology.ingestSubject(entity), body, {
-          msgID: messageId,
+        const ack = await js.publish(topology.ingestSubject(entity, messageId), body, {
+          msgID: dedupId ?? messageId,
           headers: createEnvelopeHeaders(receivedAt),
           timeout: timeoutMs,
           // Fail fast instead of buffering: the caller answers 503 and the client retries.

@@ -45,14 +45,18 @@ export type Topology = {
   consumer: ManagedConsumer & { stream: string };
   /** Every stream, for `ensure` and for the overlap check. */
   streams: ManagedStream[];
-  /** Each ingestible entity with its ingest and dead-letter subjects. */
+  /** Each ingestible entity with its ingest and dead-letter subjects (wildcard in place of the message id). */
   routes: { entity: string; ingest: string; dlq: string }[];
-  /** Subject a message of `entity` is published to. */
-  ingestSubject(entity: string): string;
-  /** Subject a dead-lettered message of `entity` is stored under. */
-  dlqSubject(entity: string): string;
-  /** The entity of a subject produced by `ingestSubject` or `dlqSubject` (the last token). */
-  entityOfSubject(subject: string): string;
+  /** Subject message `messageId` of `entity` is published to: `<ns>.ingest.<Entity>.<message id>`. */
+  ingestSubject(entity: string, messageId: string): string;
+  /** Subject a dead-lettered message is stored under: `<ns>.dlq.<Entity>.<message id>`. */
+  dlqSubject(entity: string, messageId: string): string;
+  /** Subject that finds message `messageId` in the ingest stream whatever its entity (a wildcard). */
+  ingestLookup(messageId: string): string;
+  /** Subject that finds message `messageId` in the dead-letter stream whatever its entity (a wildcard). */
+  dlqLookup(messageId: string): string;
+  /** Entity and message id of a subject produced by `ingestSubject` or `dlqSubject`. */
+  parseSubject(subject: string): { entity: string; messageId: string };
 };
 
 /** Largest single message the ingest stream takes: JetStream's own default payload limit. */
@@ -93,8 +97,10 @@ export function createTopology(
   const streams = [ingest, dlq];
   assertDisjoint(streams);
   const w = config.worker;
-  const ingestSubject = (entity: string) => `${ns}.ingest.${entity}`;
-  const dlqSubject = (entity: string) => `${ns}.dlq.${entity}`;
+  // The message id is the last subject token so that "where is message X?" is one direct lookup by subject in
+  // either stream (STREAM.MSG.GET last_by_subj), without an index of our own.
+  const ingestSubject = (entity: string, messageId: string) => `${ns}.ingest.${entity}.${messageId}`;
+  const dlqSubject = (entity: string, messageId: string) => `${ns}.dlq.${entity}.${messageId}`;
   return {
     namespace: ns,
     ingest,
@@ -105,21 +111,26 @@ export function createTopology(
       durable_name: `${ns}_worker`,
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos(w.ackWaitMs),
-      // One more than nomnom's own budget: the worker moves a message to the DLQ itself on its last delivery, so
-      // the server must never give up on it first.
-      max_deliver: w.maxDeliver + 1,
+      // Unlimited: nomnom decides when to give up (attempts AND time budget, see worker) and moves the message to
+      // the DLQ itself. A server-side limit would strand messages that reached it: not redelivered, not deleted.
+      max_deliver: -1,
       max_ack_pending: w.maxAckPending,
       deliver_policy: DeliverPolicy.All,
       filter_subject: ingest.subjects![0],
     },
     routes: registry.ingestible.map((e) => ({
       entity: e.name,
-      ingest: ingestSubject(e.name),
-      dlq: dlqSubject(e.name),
+      ingest: ingestSubject(e.name, "*"),
+      dlq: dlqSubject(e.name, "*"),
     })),
     ingestSubject,
     dlqSubject,
-    entityOfSubject: (subject) => subject.slice(subject.lastIndexOf(".") + 1),
+    ingestLookup: (messageId) => ingestSubject("*", messageId),
+    dlqLookup: (messageId) => dlqSubject("*", messageId),
+    parseSubject: (subject) => {
+      const tokens = subject.split(".");
+      return { entity: tokens[2] ?? "", messageId: tokens[3] ?? "" };
+    },
   };
 }
 

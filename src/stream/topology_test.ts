@@ -24,9 +24,12 @@ Deno.test("createTopology() gives every role the same disjoint streams, subjects
   const a = createTopology({ ...config, role: "api" } as never, registry);
   const b = createTopology({ ...config, role: "worker" } as never, registry);
   assert.deepEqual(a.streams, b.streams);
-  assert.equal(a.ingestSubject("Order"), "shop.ingest.Order");
-  assert.equal(a.dlqSubject("Order"), "shop.dlq.Order");
-  assert.equal(a.entityOfSubject(a.ingestSubject("Order")), "Order");
+  const id = "01a20659-de93-755e-b6ec-2dba8d6fae48";
+  assert.equal(a.ingestSubject("Order", id), `shop.ingest.Order.${id}`);
+  assert.equal(a.dlqSubject("Order", id), `shop.dlq.Order.${id}`);
+  assert.deepEqual(a.parseSubject(a.dlqSubject("Order", id)), { entity: "Order", messageId: id });
+  assert.ok(subjectsOverlap(a.ingestLookup(id), a.ingestSubject("Order", id)));
+  assert.ok(!subjectsOverlap(a.dlqLookup(id), a.ingestSubject("Order", id)));
   assert.equal(a.consumer.stream, a.ingest.name);
   assert.ok(a.ingest.subjects!.some((s) => subjectsOverlap(s, a.consumer.filter_subject!)));
   for (const s of a.streams) assert.ok(s.max_bytes! > 0, `${s.name} has an explicit size limit`);

@@ -6,7 +6,7 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import { headers as createHeaders } from "@nats-io/transport-node";
 import { upsertStatuses } from "../db/status.ts";
-import { readEnvelopeHeaders } from "../stream/envelope.ts";
+import { readReceivedAt } from "../stream/envelope.ts";
 import type { WorkerDeps } from "./worker.ts";
 
 /** Headers of a dead-letter entry. */
@@ -31,8 +31,10 @@ export function describeError(error: Error): string {
 export function createDeadLetterer(deps: Pick<WorkerDeps, "js" | "sql" | "topology" | "log" | "settings">) {
   const { js, sql, topology, log, settings } = deps;
   return async (msg: JsMsg, error: Error): Promise<boolean> => {
-    const entity = topology.entityOfSubject(msg.subject);
-    const { messageId = `seq-${msg.seq}`, receivedAt } = readEnvelopeHeaders(msg.headers);
+    const parsed = topology.parseSubject(msg.subject);
+    const entity = parsed.entity || "unknown";
+    const messageId = parsed.messageId || `seq-${msg.seq}`;
+    const receivedAt = readReceivedAt(msg.headers);
     const reason = describeError(error);
     const h = createHeaders();
     h.set(DLQ_HEADERS.messageId, messageId);
@@ -43,7 +45,8 @@ export function createDeadLetterer(deps: Pick<WorkerDeps, "js" | "sql" | "topolo
     h.set(DLQ_HEADERS.deadAt, new Date().toISOString());
     h.set(DLQ_HEADERS.streamSeq, String(msg.seq));
     try {
-      await js.publish(topology.dlqSubject(entity), msg.data, {
+      // Dedup id per ingest-stream message: a repeat of this move is dropped, a later replay that fails again is not.
+      await js.publish(topology.dlqSubject(entity, messageId), msg.data, {
         msgID: `${messageId}:${msg.seq}`,
         headers: h,
       });

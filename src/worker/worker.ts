@@ -12,10 +12,11 @@ import { PayloadError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { decodeMessage } from "../registry/derive.ts";
 import type { Config } from "../config.ts";
-import { readEnvelopeHeaders } from "../stream/envelope.ts";
+import { upsertStatuses } from "../db/status.ts";
+import { readReceivedAt } from "../stream/envelope.ts";
 import type { Topology } from "../stream/topology.ts";
 import { isTransient, retryDelay } from "./classify.ts";
-import { createDeadLetterer } from "./dead_letter.ts";
+import { createDeadLetterer, describeError } from "./dead_letter.ts";
 
 export type WorkerDeps = {
   js: JetStreamClient;
@@ -87,7 +88,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       return;
     } catch (error) {
       if (isTransient(error)) {
-        for (const { msg } of group) await retryOrGiveUp(msg, error as Error);
+        await retryOrGiveUp(group, error as Error);
         return;
       }
       if (group.length === 1) {
@@ -100,16 +101,41 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     }
   };
 
-  const retryOrGiveUp = async (msg: JsMsg, error: Error): Promise<void> => {
-    const attempt = msg.info.deliveryCount;
-    if (attempt >= settings.maxDeliver) {
-      if (await deadLetter(msg, error)) counters.deadLettered++;
-      return;
+  /**
+   * A transient failure: nak with an exponential delay, recording `retrying` where the database lets us. A message
+   * is only given up (dead-lettered) once it has had `maxDeliver` attempts AND the retry budget (time since it
+   * was accepted) has run out, so a database that is down for minutes never sends healthy messages to the DLQ.
+   */
+  const retryOrGiveUp = async (group: Decoded[], error: Error): Promise<void> => {
+    const retrying: Decoded[] = [];
+    for (const d of group) {
+      const attempt = d.msg.info.deliveryCount;
+      const age = Date.now() - (d.item.receivedAt?.getTime() ?? d.msg.info.timestampNanos / 1e6);
+      if (attempt >= settings.maxDeliver && age >= settings.retryBudgetMs) {
+        if (await deadLetter(d.msg, error)) counters.deadLettered++;
+      } else retrying.push(d);
     }
-    const delay = retryDelay(attempt, settings.retryBaseMs, settings.retryMaxMs);
-    log.warn("write failed, will retry", { seq: msg.seq, attempt, delay_ms: delay, error });
-    msg.nak(delay);
-    counters.retried++;
+    if (retrying.length === 0) return;
+    const delays = retrying.map((d) =>
+      retryDelay(d.msg.info.deliveryCount, settings.retryBaseMs, settings.retryMaxMs)
+    );
+    const reason = describeError(error);
+    log.warn("write failed, will retry", { messages: retrying.length, error: reason, delay_ms: delays[0] });
+    await upsertStatuses(
+      deps.sql,
+      retrying.map((d, i) => ({
+        messageId: d.item.messageId,
+        entity: d.item.decoded.entity.name,
+        status: "retrying",
+        seq: d.item.seq,
+        receivedAt: d.item.receivedAt,
+        attempts: d.item.attempts,
+        error: reason,
+        nextAttemptAt: new Date(Date.now() + delays[i]),
+      })),
+    ).catch(() => {}); // best effort: the database may be what is failing
+    retrying.forEach((d, i) => d.msg.nak(delays[i]));
+    counters.retried += retrying.length;
   };
 
   const loop = (async () => {
@@ -133,9 +159,8 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
 }
 
 function decode(deps: WorkerDeps, msg: JsMsg): BatchItem {
-  const name = deps.topology.entityOfSubject(msg.subject);
+  const { entity: name, messageId } = deps.topology.parseSubject(msg.subject);
   const entity = deps.plan.registry.entities.get(name);
-  const { messageId, receivedAt } = readEnvelopeHeaders(msg.headers);
   if (!entity || entity.kind === "derived") {
     throw new PayloadError(name, [{ field: "", message: `entity "${name}" is not defined (any more)` }]);
   }
@@ -146,10 +171,10 @@ function decode(deps: WorkerDeps, msg: JsMsg): BatchItem {
     throw new PayloadError(name, [{ field: "", message: "body is not valid JSON" }]);
   }
   return {
-    messageId: messageId ?? `seq-${msg.seq}`,
+    messageId: messageId || `seq-${msg.seq}`,
     seq: msg.seq,
     attempts: msg.info.deliveryCount,
-    receivedAt,
+    receivedAt: readReceivedAt(msg.headers),
     decoded: decodeMessage(deps.plan.registry, entity, body),
   };
 }

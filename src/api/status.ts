@@ -1,0 +1,49 @@
+/**
+ * Status routes:
+ *   GET  /ingest/status/{message_id}   200 {message_id, entity, status, received_at, processed_at, attempts, error,
+ *                                      next_attempt_at, history}; 404 never issued; 400 not a message id
+ *   POST /ingest/status                {"message_ids": [...]} → {results: [status or {message_id, status: "unknown"}]}
+ */
+import { Hono } from "hono";
+import { isMessageId, type StatusFinder } from "../lifecycle/status.ts";
+import { HttpError } from "./http_error.ts";
+
+const MAX_IDS = 1000;
+
+export function createStatusRoutes(statuses: StatusFinder): Hono {
+  const app = new Hono();
+  app.get("/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID)`);
+    const found = (await statuses.find([id])).get(id);
+    if (!found) throw new HttpError(404, `no message with id ${id} was ever accepted`);
+    return c.json(found);
+  });
+  app.post("/", async (c) => {
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new HttpError(400, 'malformed JSON: send {"message_ids": ["...", ...]}');
+    }
+    const ids = (body as { message_ids?: unknown })?.message_ids;
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) {
+      throw new HttpError(422, "message_ids must be a list of message ids", [{
+        field: "message_ids",
+        message: "required",
+      }]);
+    }
+    if (ids.length > MAX_IDS) throw new HttpError(422, `at most ${MAX_IDS} message ids per request`);
+    const bad = ids.filter((id) => !isMessageId(id));
+    if (bad.length > 0) {
+      throw new HttpError(
+        400,
+        "not message ids",
+        bad.slice(0, 20).map((id) => ({ field: "message_ids", message: id })),
+      );
+    }
+    const found = await statuses.find(ids);
+    return c.json({ results: ids.map((id) => found.get(id) ?? { message_id: id, status: "unknown" }) });
+  });
+  return app;
+}

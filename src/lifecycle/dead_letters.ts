@@ -1,0 +1,201 @@
+/**
+ * The dead-letter queue as users see it: list (from the status table, filterable and paginated), show (status,
+ * history and the original message from the dead-letter stream), replay (re-publish under a NEW JetStream
+ * msgID, so the dedup window cannot swallow it; status back to `accepted`, history kept; entry removed from the
+ * DLQ) and drop. Used by the API and by `nomnom dlq`.
+ */
+import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import { v7 as uuidv7 } from "uuid";
+import type { Sql } from "../db/connect.ts";
+import { NOMNOM_SCHEMA } from "../db/statements.ts";
+import { readStatuses, type StoredStatus, toStoredStatus, upsertStatuses } from "../db/status.ts";
+import { createEnvelopeHeaders } from "../stream/envelope.ts";
+import type { Topology } from "../stream/topology.ts";
+
+/** Which dead letters: by entity, text in the error, and time dead-lettered (ISO strings). */
+export type DlqFilter = { entity?: string; error?: string; since?: string; until?: string };
+
+export type DlqEntry = StoredStatus & {
+  dead_at: string | null;
+  message?: unknown;
+  raw?: string;
+  dlq_seq?: number;
+};
+
+export type DlqPage = { entries: DlqEntry[]; next_cursor: string | null };
+
+export type ReplayReport = { matched: number; replayed: number; failed: number; errors: string[] };
+
+export type DeadLetters = {
+  list(filter: DlqFilter, page?: { limit?: number; cursor?: string }): Promise<DlqPage>;
+  show(id: string): Promise<DlqEntry | undefined>;
+  /** Replay one message; undefined when it is not in the DLQ. */
+  replay(id: string): Promise<{ message_id: string; entity: string; status: "accepted" } | undefined>;
+  replayMatching(
+    filter: DlqFilter,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<ReplayReport>;
+  /** Remove one message from the DLQ for good (status `dropped`); false when it is not there. */
+  drop(id: string): Promise<boolean>;
+};
+
+/** A filter value that is not a date. */
+export class DlqFilterError extends Error {
+  override name = "DlqFilterError";
+}
+
+export function createDeadLetters(
+  sql: Sql,
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  topology: Topology,
+): DeadLetters {
+  const stored = (id: string): Promise<StoredMsg | null> =>
+    jsm.streams.getMessage(topology.dlq.name, { last_by_subj: topology.dlqLookup(id) });
+
+  const list: DeadLetters["list"] = async (filter, page = {}) => {
+    const limit = Math.min(Math.max(page.limit ?? 100, 1), 1000);
+    const [afterAt, afterId] = page.cursor ? decodeCursor(page.cursor) : [null, null];
+    const rows = await sql.unsafe(
+      `SELECT message_id, entity, status, received_at, processed_at, attempts, error, history
+       FROM ${NOMNOM_SCHEMA}.messages
+       WHERE status = 'dlq'
+         AND ($1::text IS NULL OR entity = $1)
+         AND ($2::text IS NULL OR error ILIKE '%' || $2 || '%')
+         AND ($3::timestamptz IS NULL OR processed_at >= $3)
+         AND ($4::timestamptz IS NULL OR processed_at < $4)
+         AND ($5::timestamptz IS NULL OR (processed_at, message_id) > ($5, $6))
+       ORDER BY processed_at, message_id
+       LIMIT $7`,
+      [
+        filter.entity ?? null,
+        filter.error ?? null,
+        date(filter.since, "since"),
+        date(filter.until, "until"),
+        afterAt,
+        afterId ?? "",
+        limit + 1,
+      ],
+    );
+    const entries = rows.slice(0, limit).map((r) => {
+      const s = toStoredStatus(r);
+      return { ...s, dead_at: s.processed_at };
+    });
+    const last = entries.at(-1);
+    return {
+      entries,
+      next_cursor: rows.length > limit && last ? encodeCursor(last.processed_at!, last.message_id) : null,
+    };
+  };
+
+  const replay: DeadLetters["replay"] = async (id) => {
+    const m = await stored(id);
+    if (!m) return undefined;
+    const { entity } = topology.parseSubject(m.subject);
+    const now = new Date();
+    await js.publish(topology.ingestSubject(entity, id), m.data, {
+      msgID: `${id}:replay:${uuidv7()}`,
+      headers: createEnvelopeHeaders(now),
+    });
+    const [status] = (await readStatuses(sql, [id])).values();
+    await upsertStatuses(sql, [{
+      messageId: id,
+      entity,
+      status: "accepted",
+      attempts: status?.attempts ?? 0,
+    }]);
+    await jsm.streams.deleteMessage(topology.dlq.name, m.seq);
+    return { message_id: id, entity, status: "accepted" };
+  };
+
+  return {
+    list,
+    async show(id) {
+      const [status] = (await readStatuses(sql, [id])).values();
+      const m = await stored(id);
+      if (!m && status?.status !== "dlq") return undefined;
+      const text = m ? new TextDecoder().decode(m.data) : undefined;
+      let message: unknown;
+      try {
+        message = text === undefined ? undefined : JSON.parse(text);
+      } catch { /* not JSON: shown raw */ }
+      const entry: DlqEntry = {
+        ...(status ?? {
+          message_id: id,
+          entity: m ? topology.parseSubject(m.subject).entity : "",
+          status: "dlq",
+          received_at: null,
+          processed_at: null,
+          attempts: Number(m?.header.get("Nomnom-Attempts") ?? 0),
+          error: m?.header.get("Nomnom-Error") ?? null,
+          next_attempt_at: null,
+          history: [],
+        }),
+        dead_at: m?.header.get("Nomnom-Dead-At") || status?.processed_at || null,
+        dlq_seq: m?.seq,
+      };
+      if (message !== undefined) entry.message = message;
+      else if (text !== undefined) entry.raw = text;
+      return entry;
+    },
+    replay,
+    async replayMatching(filter, onProgress) {
+      const report: ReplayReport = { matched: 0, replayed: 0, failed: 0, errors: [] };
+      // Collect the ids first: replaying changes the rows the listing pages through.
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await list(filter, { limit: 1000, cursor });
+        ids.push(...page.entries.map((e) => e.message_id));
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor);
+      report.matched = ids.length;
+      for (const [i, id] of ids.entries()) {
+        try {
+          if (await replay(id)) report.replayed++;
+          else throw new Error("not in the dead-letter stream");
+        } catch (error) {
+          report.failed++;
+          if (report.errors.length < 20) report.errors.push(`${id}: ${(error as Error).message}`);
+        }
+        onProgress?.(i + 1, ids.length);
+      }
+      return report;
+    },
+    async drop(id) {
+      const m = await stored(id);
+      if (!m) return false;
+      const { entity } = topology.parseSubject(m.subject);
+      const [status] = (await readStatuses(sql, [id])).values();
+      await upsertStatuses(sql, [{
+        messageId: id,
+        entity,
+        status: "dropped",
+        attempts: status?.attempts ?? 0,
+      }]);
+      await jsm.streams.deleteMessage(topology.dlq.name, m.seq);
+      return true;
+    },
+  };
+}
+
+function date(value: string | undefined, name: string): string | null {
+  if (value === undefined || value === "") return null;
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new DlqFilterError(`"${name}" must be an ISO 8601 date or date-time`);
+  return d.toISOString();
+}
+
+function encodeCursor(at: string, id: string): string {
+  return btoa(`${at}|${id}`);
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const [at, id] = atob(cursor).split("|");
+    if (!at || !id || Number.isNaN(Date.parse(at))) throw new Error();
+    return [at, id];
+  } catch {
+    throw new DlqFilterError(`"cursor" is not a cursor this API returned`);
+  }
+}

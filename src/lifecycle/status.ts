@@ -1,0 +1,69 @@
+/**
+ * "Where is message X and why?" for any id the API ever returned. A message is always in at least one of two
+ * places: its status row (written in the transaction that completes it, or when it is retried, dead-lettered or
+ * replayed) or the ingest stream (from the JetStream ack before the 202 until the worker's ack, which comes only
+ * after its commit). So: look in the database, then in the stream (one lookup by subject, the id being the last
+ * token), then in the database again in case the worker committed and acked between the two looks.
+ */
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { Sql } from "../db/connect.ts";
+import { readStatuses, type StoredStatus } from "../db/status.ts";
+import { readReceivedAt } from "../stream/envelope.ts";
+import type { Topology } from "../stream/topology.ts";
+
+/** A message's status as the API reports it. */
+export type StatusView = Omit<StoredStatus, "history"> & { history?: StoredStatus["history"] };
+
+/** Finds statuses (a small interface: the API depends on it, not on NATS or PostgreSQL). */
+export type StatusFinder = { find(ids: string[]): Promise<Map<string, StatusView>> };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a string that can be a message id nomnom issued (a UUID). */
+export function isMessageId(id: string): boolean {
+  return UUID.test(id);
+}
+
+/** Create the finder over the status table and the ingest stream. */
+export function createStatusFinder(sql: Sql, jsm: JetStreamManager, topology: Topology): StatusFinder {
+  const inStream = async (ids: string[]): Promise<Map<string, StatusView>> => {
+    const found = new Map<string, StatusView>();
+    const messages = await Promise.all(
+      ids.map((id) =>
+        jsm.streams.getMessage(topology.ingest.name, { last_by_subj: topology.ingestLookup(id) })
+      ),
+    );
+    if (!messages.some(Boolean)) return found;
+    // Delivered but not yet acked = being processed right now (or waiting for a redelivery).
+    const consumer = await jsm.consumers.info(topology.consumer.stream, topology.consumer.durable_name!)
+      .catch(() => undefined);
+    messages.forEach((m, i) => {
+      if (!m) return;
+      const receivedAt = readReceivedAt(m.header) ?? m.time;
+      const delivered = consumer ? m.seq <= consumer.delivered.stream_seq : false;
+      found.set(ids[i], {
+        message_id: ids[i],
+        entity: topology.parseSubject(m.subject).entity,
+        status: delivered ? "processing" : "accepted",
+        received_at: receivedAt.toISOString(),
+        processed_at: null,
+        attempts: 0,
+        error: null,
+        next_attempt_at: null,
+      });
+    });
+    return found;
+  };
+
+  return {
+    async find(ids) {
+      const result = new Map<string, StatusView>(await readStatuses(sql, ids));
+      let missing = ids.filter((id) => !result.has(id));
+      if (missing.length === 0) return result;
+      for (const [id, view] of await inStream(missing)) result.set(id, view);
+      missing = missing.filter((id) => !result.has(id));
+      for (const [id, view] of await readStatuses(sql, missing)) result.set(id, view);
+      return result;
+    },
+  };
+}
