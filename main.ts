@@ -5,7 +5,9 @@
 import process from "node:process";
 import { run } from "./src/app.ts";
 import { printRegistry, printTopology, runMigrate } from "./src/cli.ts";
+import { runDlq } from "./src/cli_dlq.ts";
 import { loadConfig } from "./src/config.ts";
+import { isPostgresJsClosedSocketRace } from "./src/db/postgres_guard.ts";
 import { ConfigError, EntityDefinitionError } from "./src/errors.ts";
 import { createLogger } from "./src/log.ts";
 import { loadRegistry } from "./src/registry/load.ts";
@@ -25,7 +27,15 @@ async function main(): Promise<number> {
   if (config.command === "validate") return printRegistry(registry, config, out);
   if (config.command === "topology") return printTopology(registry, config, out);
   if (config.command === "migrate") return await runMigrate(registry, config, log, out);
+  if (config.command === "dlq") return await runDlq(config, registry, log, out);
 
+  process.on("uncaughtException", (error) => {
+    if (isPostgresJsClosedSocketRace(error)) {
+      return log.warn("ignored postgres.js write on a closed connection");
+    }
+    log.error("uncaught exception; exiting", { error });
+    process.exit(1);
+  });
   const running = await run(config.role, { config, registry, log });
   await new Promise<void>((resolve) => {
     for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolve());

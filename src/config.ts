@@ -8,7 +8,18 @@ import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 
 const ROLES = ["api", "worker", "all"] as const;
-const COMMANDS = ["run", "validate", "migrate", "topology"] as const;
+const COMMANDS = ["run", "validate", "migrate", "topology", "dlq"] as const;
+const DLQ_ACTIONS = ["list", "show", "replay", "drop"] as const;
+
+/** Flags of `nomnom dlq` only (no env twins: they describe one invocation, not a deployment). */
+const DLQ_FLAGS = {
+  entity: "only this entity",
+  error: "only errors containing this text",
+  since: "dead-lettered at or after (ISO 8601)",
+  until: "dead-lettered before (ISO 8601)",
+  limit: "at most this many (list; default 100)",
+  all: "replay: every dead letter (when no other filter is given)",
+} as const;
 
 /** NATS subject tokens, stream names and durable names are all built from the namespace: keep it to a safe set. */
 const NAMESPACE = /^[a-z][a-z0-9_-]{0,31}$/;
@@ -29,7 +40,7 @@ const SETTINGS = {
   "nats-url": {
     env: "NATS_URL",
     schema: z.string().min(1).default("nats://127.0.0.1:4222"),
-    help: "NATS server(s)",
+    help: "NATS server(s), comma-separated",
   },
   "database-url": {
     env: "DATABASE_URL",
@@ -121,6 +132,14 @@ type Settings = { [K in SettingName]: z.output<(typeof SETTINGS)[K]["schema"]> }
 /** The resolved configuration every module receives (or a slice of). */
 export type Config = {
   command: (typeof COMMANDS)[number];
+  /** `nomnom dlq <action> [id]` and its filter. */
+  dlq?: {
+    action: (typeof DLQ_ACTIONS)[number];
+    id?: string;
+    filter: { entity?: string; error?: string; since?: string; until?: string };
+    limit: number;
+    all: boolean;
+  };
   role: Settings["role"];
   entitiesDir: string;
   http: { host: string; port: number };
@@ -155,7 +174,16 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   try {
     parsed = parseArgs({
       args: argv,
-      options: { ...options, help: { type: "boolean", short: "h" } },
+      options: {
+        ...options,
+        help: { type: "boolean", short: "h" },
+        entity: { type: "string" },
+        error: { type: "string" },
+        since: { type: "string" },
+        until: { type: "string" },
+        limit: { type: "string" },
+        all: { type: "boolean" },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -166,8 +194,38 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   if (!(COMMANDS as readonly string[]).includes(command)) {
     throw new ConfigError(`Unknown command "${command}": expected one of ${COMMANDS.join(", ")}.`);
   }
-  if (extra.length > 0) throw new ConfigError(`Unexpected argument "${extra[0]}".`);
   if (parsed.values.help) return { help: helpText(command as Config["command"]) };
+  let dlq: Config["dlq"];
+  if (command === "dlq") {
+    const [action, id, ...more] = extra;
+    if (!(DLQ_ACTIONS as readonly string[]).includes(action)) {
+      throw new ConfigError(`"nomnom dlq" needs an action: ${DLQ_ACTIONS.join(", ")}.`);
+    }
+    if (more.length > 0) throw new ConfigError(`Unexpected argument "${more[0]}".`);
+    if ((action === "show" || action === "drop") && !id) {
+      throw new ConfigError(`"nomnom dlq ${action}" needs a message id.`);
+    }
+    const limit = Number(parsed.values.limit ?? 100);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new ConfigError(
+        `Invalid --limit="${parsed.values.limit}": must be a whole number from 1 to 1000.`,
+      );
+    }
+    const v = parsed.values;
+    dlq = {
+      action: action as (typeof DLQ_ACTIONS)[number],
+      id,
+      filter: { entity: v.entity, error: v.error, since: v.since, until: v.until },
+      limit,
+      all: v.all === true,
+    };
+  } else {
+    if (extra.length > 0) throw new ConfigError(`Unexpected argument "${extra[0]}".`);
+    const stray = Object.keys(DLQ_FLAGS).find((f) =>
+      parsed.values[f as keyof typeof DLQ_FLAGS] !== undefined
+    );
+    if (stray) throw new ConfigError(`--${stray} only applies to "nomnom dlq".`);
+  }
 
   const values = {} as Record<string, unknown>;
   for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
@@ -185,6 +243,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
   return {
     config: {
       command: command as Config["command"],
+      dlq,
       role: s.role,
       entitiesDir: s.entities,
       http: { host: s.host, port: s.port },
@@ -220,6 +279,9 @@ const COMMAND_HELP: Record<Config["command"], string> = {
     "Load the entities and print entities, tables and subjects, or every error with its file and key.",
   migrate: "Create or upgrade the tables of every stored entity and nomnom's own tables, then exit.",
   topology: "Print the streams, subjects and consumers the roles use (computed, nothing is created).",
+  dlq:
+    "Inspect and act on the dead-letter queue: dlq list | show <id> | replay <id> | replay --entity E ... | " +
+    "drop <id>.",
 };
 
 /** Every setting with its flag, env twin and default: the source of `--help` and of README's table. */
@@ -236,12 +298,22 @@ function helpText(command: Config["command"]): string {
   const rows = describeSettings().map((s) =>
     `  ${(s.flag + " <value>").padEnd(30)} ${s.help} (env ${s.env}, default ${s.default})`
   );
+  const dlqRows = command === "dlq"
+    ? [
+      "",
+      "Filters (dlq only):",
+      ...Object.entries(DLQ_FLAGS).map(([f, h]) => `  ${("--" + f).padEnd(30)} ${h}`),
+    ]
+    : [];
   return [
-    `Usage: nomnom ${command === "run" ? "[run]" : command} [flags]`,
+    `Usage: nomnom ${
+      command === "run" ? "[run]" : command === "dlq" ? "dlq <action> [id]" : command
+    } [flags]`,
     "",
     COMMAND_HELP[command],
     "",
-    "Commands: run (default), validate, migrate, topology. Each accepts --help.",
+    "Commands: run (default), validate, migrate, topology, dlq. Each accepts --help.",
+    ...dlqRows,
     "",
     "Flags (flags win over env, env over defaults):",
     ...rows,

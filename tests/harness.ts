@@ -10,9 +10,15 @@ import process from "node:process";
 import { run, type Running } from "../src/app.ts";
 import { type Config, loadConfig } from "../src/config.ts";
 import { createLogger, type Logger, silentLogger } from "../src/log.ts";
+import { isPostgresJsClosedSocketRace } from "../src/db/postgres_guard.ts";
 import { loadRegistry } from "../src/registry/load.ts";
 import type { Registry } from "../src/registry/types.ts";
 import { createTopology, type Topology } from "../src/stream/topology.ts";
+
+// The same guard main.ts installs: tests cut database connections on purpose (see src/db/postgres_guard.ts).
+globalThis.addEventListener("error", (event) => {
+  if (isPostgresJsClosedSocketRace(event.error)) event.preventDefault();
+});
 
 export const NATS_URL = process.env.NOMNOM_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 const PG_URL = process.env.NOMNOM_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -29,6 +35,10 @@ export type TestEnv = {
   sql: postgres.Sql;
   /** Start a role (in this process) with this environment's config; stopped by `close()`. */
   start(role: Config["role"], overrides?: string[]): Promise<Running & { url: string }>;
+  /** Make the database refuse nomnom: new connections are refused and open ones are cut (a transient outage). */
+  cutDatabase(): Promise<void>;
+  /** End the outage started by `cutDatabase()`. */
+  restoreDatabase(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -85,6 +95,16 @@ export async function createTestEnv(
       running.push(r);
       return { ...r, url: `http://127.0.0.1:${r.runtime.server?.port ?? 0}` };
     },
+    async cutDatabase() {
+      await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
+      await admin.unsafe(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+        [database],
+      );
+    },
+    async restoreDatabase() {
+      await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
+    },
     async close() {
       for (const r of running.reverse()) await r.stop();
       await sql.end();
@@ -101,13 +121,17 @@ export async function createTestEnv(
 }
 
 /** Poll `check` until it returns a truthy value (or throw after `timeoutMs`, saying what was awaited). */
-export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T> | T,
+  timeoutMs = 15_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     try {
       const value = await check();
-      if (value) return value;
+      if (value) return value as NonNullable<T>;
     } catch (error) {
       last = error;
     }

@@ -57,14 +57,15 @@ export function createDeadLetters(
     const limit = Math.min(Math.max(page.limit ?? 100, 1), 1000);
     const [afterAt, afterId] = page.cursor ? decodeCursor(page.cursor) : [null, null];
     const rows = await sql.unsafe(
-      `SELECT message_id, entity, status, received_at, processed_at, attempts, error, history
+      `SELECT message_id, entity, status, received_at, processed_at, attempts, error, history,
+         processed_at::text AS cursor_at
        FROM ${NOMNOM_SCHEMA}.messages
        WHERE status = 'dlq'
          AND ($1::text IS NULL OR entity = $1)
          AND ($2::text IS NULL OR error ILIKE '%' || $2 || '%')
          AND ($3::timestamptz IS NULL OR processed_at >= $3)
          AND ($4::timestamptz IS NULL OR processed_at < $4)
-         AND ($5::timestamptz IS NULL OR (processed_at, message_id) > ($5, $6))
+         AND ($5::text IS NULL OR (processed_at, message_id) > ($5::text::timestamptz, $6::text))
        ORDER BY processed_at, message_id
        LIMIT $7`,
       [
@@ -81,10 +82,14 @@ export function createDeadLetters(
       const s = toStoredStatus(r);
       return { ...s, dead_at: s.processed_at };
     });
-    const last = entries.at(-1);
+    // The cursor keeps PostgreSQL's own text of the timestamp, with its microseconds, and goes back as text: a JS
+    // Date (which postgres.js makes of a timestamptz parameter) would cut them to milliseconds.
+    const last = rows[limit - 1];
     return {
       entries,
-      next_cursor: rows.length > limit && last ? encodeCursor(last.processed_at!, last.message_id) : null,
+      next_cursor: rows.length > limit
+        ? encodeCursor(last.cursor_at as string, last.message_id as string)
+        : null,
     };
   };
 
@@ -92,18 +97,21 @@ export function createDeadLetters(
     const m = await stored(id);
     if (!m) return undefined;
     const { entity } = topology.parseSubject(m.subject);
-    const now = new Date();
-    await js.publish(topology.ingestSubject(entity, id), m.data, {
-      msgID: `${id}:replay:${uuidv7()}`,
-      headers: createEnvelopeHeaders(now),
-    });
-    const [status] = (await readStatuses(sql, [id])).values();
-    await upsertStatuses(sql, [{
-      messageId: id,
-      entity,
-      status: "accepted",
-      attempts: status?.attempts ?? 0,
-    }]);
+    const [before] = (await readStatuses(sql, [id])).values();
+    const attempts = before?.attempts ?? 0;
+    // Status first: once published, a worker may complete the message at any moment, and a later "accepted"
+    // would overwrite its "completed".
+    await upsertStatuses(sql, [{ messageId: id, entity, status: "accepted", attempts }]);
+    try {
+      await js.publish(topology.ingestSubject(entity, id), m.data, {
+        msgID: `${id}:replay:${uuidv7()}`,
+        headers: createEnvelopeHeaders(new Date()),
+      });
+    } catch (error) {
+      const reason = `replay failed: ${(error as Error).message}`;
+      await upsertStatuses(sql, [{ messageId: id, entity, status: "dlq", attempts, error: reason }]);
+      throw error;
+    }
     await jsm.streams.deleteMessage(topology.dlq.name, m.seq);
     return { message_id: id, entity, status: "accepted" };
   };
@@ -186,14 +194,15 @@ function date(value: string | undefined, name: string): string | null {
   return d.toISOString();
 }
 
+/** base64url: safe in a query string without escaping. */
 function encodeCursor(at: string, id: string): string {
-  return btoa(`${at}|${id}`);
+  return btoa(`${at}|${id}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 function decodeCursor(cursor: string): [string, string] {
   try {
-    const [at, id] = atob(cursor).split("|");
-    if (!at || !id || Number.isNaN(Date.parse(at))) throw new Error();
+    const [at, id] = atob(cursor.replaceAll("-", "+").replaceAll("_", "/")).split("|");
+    if (!at || !id) throw new Error();
     return [at, id];
   } catch {
     throw new DlqFilterError(`"cursor" is not a cursor this API returned`);

@@ -5,20 +5,23 @@
  */
 import { PayloadError, TransientError } from "../errors.ts";
 
-/** SQLSTATE classes and codes that say "try again later" (PostgreSQL appendix A). */
-const TRANSIENT_SQLSTATE_CLASSES = ["08", "53", "57"]; // connection exception, insufficient resources, operator
-const TRANSIENT_SQLSTATES = new Set(["40001", "40P01", "55P03", "55006", "42P01"]); // serialization, deadlock, lock
+/**
+ * SQLSTATE classes that mean "the database rejects this data" (PostgreSQL appendix A): data exception,
+ * integrity constraint violation, program limit exceeded (e.g. a value too large for an index). Retrying cannot
+ * help; everything else (connection lost or refused, deadlock, serialization failure, shutdown, a cached plan
+ * invalidated by DDL, …) may pass on a later attempt.
+ */
+const PERMANENT_SQLSTATE_CLASSES = new Set(["22", "23", "54"]);
 
 /** True when retrying the same write later may succeed. */
 export function isTransient(error: unknown): boolean {
   if (error instanceof TransientError) return true;
   if (error instanceof PayloadError) return false;
   const code = (error as { code?: unknown })?.code;
-  if (typeof code !== "string") return true; // unknown failure: never dead-letter healthy data on a guess
-  if (/^[0-9A-Z]{5}$/.test(code)) {
-    return TRANSIENT_SQLSTATES.has(code) || TRANSIENT_SQLSTATE_CLASSES.includes(code.slice(0, 2));
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
+    return !PERMANENT_SQLSTATE_CLASSES.has(code.slice(0, 2));
   }
-  return true; // postgres.js / socket codes: CONNECTION_CLOSED, CONNECT_TIMEOUT, ECONNREFUSED, ...
+  return true; // postgres.js / socket codes (CONNECTION_CLOSED, ECONNREFUSED, …) and unknown failures
 }
 
 /** Delay before the next attempt: exponential from `baseMs`, capped at `maxMs`, with ±20 % jitter. */
