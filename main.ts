@@ -37,11 +37,17 @@ async function main(): Promise<number> {
     process.exit(1);
   });
   const running = await run(config.role, { config, registry, log });
-  await new Promise<void>((resolve) => {
-    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => resolve());
+  const signal = await new Promise<string>((resolve) => {
+    for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => resolve(name));
   });
-  log.info("stopping");
-  await running.stop();
+  // Readiness turns 503 at once; the API finishes its requests, the worker its batch; then NATS is drained.
+  log.info("stopping", { signal, deadline_ms: config.shutdownTimeoutMs });
+  const deadline = new Promise<false>((r) => setTimeout(() => r(false), config.shutdownTimeoutMs).unref?.());
+  if (!await Promise.race([running.stop().then(() => true as const), deadline])) {
+    log.error("graceful shutdown did not finish before the deadline; exiting");
+    return 1;
+  }
+  log.info("stopped");
   return 0;
 }
 

@@ -8,6 +8,11 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Check } from "./api/app.ts";
 import { createApi } from "./api/app.ts";
+import { createOpsRoutes, type OpsDeps } from "./api/ops.ts";
+import { readStats, readStreamFigures } from "./lifecycle/stats.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
+import { createRateCounter, type RateCounter } from "./observability/rates.ts";
+import { VERSION } from "./version.ts";
 import { type HttpServer, serveHttp } from "./api/serve.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Sql } from "./db/connect.ts";
@@ -19,7 +24,7 @@ import { createDeadLetters } from "./lifecycle/dead_letters.ts";
 import { createStatusFinder } from "./lifecycle/status.ts";
 import { connectNats, type Nats } from "./stream/connect.ts";
 import { ensureTopology } from "./stream/ensure.ts";
-import { createPublisher } from "./stream/publish.ts";
+import { createPublisher, type Publisher } from "./stream/publish.ts";
 import { createTopology, type Topology } from "./stream/topology.ts";
 import { startWorker, type Worker } from "./worker/worker.ts";
 
@@ -29,10 +34,18 @@ export type Runtime = {
   registry: Registry;
   topology: Topology;
   log: Logger;
+  version: string;
+  startedAt: Date;
+  metrics: Metrics;
+  /** Acceptances by entity in this process (for /stats). */
+  accepted: RateCounter;
+  /** Set at the first moment of a shutdown: readiness fails from then on. */
+  stopping: boolean;
   nats?: Nats & { js: JetStreamClient; jsm: JetStreamManager };
   sql?: Sql;
   migrated?: boolean;
   server?: HttpServer;
+  opsServer?: HttpServer;
   worker?: Worker;
 };
 
@@ -70,11 +83,14 @@ const MODULES: Record<ModuleName, Module> = {
       const { js, jsm } = rt.nats!;
       const app = createApi({
         registry: rt.registry,
-        publisher: createPublisher(js, rt.topology, rt.config.publishTimeoutMs),
+        publisher: instrument(createPublisher(js, rt.topology, rt.config.publishTimeoutMs), rt),
         statuses: createStatusFinder(rt.sql!, jsm, rt.topology),
         deadLetters: createDeadLetters(rt.sql!, js, jsm, rt.topology),
-        readiness: () => readiness(rt),
-        limits: { messageBytes: rt.topology.ingest.max_msg_size!, batchBytes: 64 * 1024 * 1024 },
+        ops: opsDeps(rt),
+        metrics: rt.metrics,
+        log: rt.log,
+        version: rt.version,
+        limits: { messageBytes: rt.config.limits.messageBytes, batchBytes: rt.config.limits.batchBytes },
       });
       const server = await serveHttp(app.fetch, rt.config.http.host, rt.config.http.port);
       rt.server = server;
@@ -92,12 +108,24 @@ const MODULES: Record<ModuleName, Module> = {
         topology: rt.topology,
         settings: rt.config.worker,
         log: rt.log,
+        metrics: rt.metrics,
       });
       rt.worker = worker;
-      return () => worker.stop();
+      if (rt.config.role !== "worker") return () => worker.stop();
+      // A worker alone still answers probes and scrapes, on its own port.
+      const ops = createOpsRoutes(opsDeps(rt));
+      const server = await serveHttp(ops.fetch, rt.config.http.host, rt.config.opsPort);
+      rt.opsServer = server;
+      rt.log.info("worker ops listening", { url: `http://${rt.config.http.host}:${server.port}` });
+      return async () => {
+        await worker.stop();
+        await server.close();
+      };
     },
   },
-  all: { deps: ["api", "worker"] },
+  // The worker starts first so that it stops last: on shutdown the API stops accepting, then the worker
+  // finishes and commits its batch.
+  all: { deps: ["worker", "api"] },
 };
 
 /** A running target: its runtime and how to stop it (reverse start order). */
@@ -108,10 +136,19 @@ export async function run(
   target: ModuleName,
   base: Pick<Runtime, "config" | "registry" | "log"> & Partial<Pick<Runtime, "topology">>,
 ): Promise<Running> {
-  const rt: Runtime = { ...base, topology: base.topology ?? createTopology(base.config, base.registry) };
+  const rt: Runtime = {
+    ...base,
+    topology: base.topology ?? createTopology(base.config, base.registry),
+    version: VERSION,
+    startedAt: new Date(),
+    metrics: createMetrics(base.config.role, VERSION),
+    accepted: createRateCounter(),
+    stopping: false,
+  };
   const stops: Stop[] = [];
   const started = new Set<ModuleName>();
   const stopAll = async () => {
+    rt.stopping = true;
     for (const stop of stops.reverse().splice(0)) {
       await stop().catch((error) => rt.log.error("error while stopping", { error }));
     }
@@ -132,8 +169,48 @@ export async function run(
   return { runtime: rt, stop: stopAll };
 }
 
+/** What /health, /ready, /metrics and /stats read, for the API and the worker's ops port alike. */
+function opsDeps(rt: Runtime): OpsDeps {
+  rt.metrics.setStreamReader(() => readStreamFigures(rt.nats!.jsm, rt.topology));
+  return {
+    readiness: () => readiness(rt),
+    metrics: rt.metrics,
+    stats: () =>
+      readStats({
+        sql: rt.sql,
+        jsm: rt.nats!.jsm,
+        topology: rt.topology,
+        registry: rt.registry,
+        accepted: rt.accepted,
+        startedAt: rt.startedAt,
+        version: rt.version,
+        role: rt.config.role,
+      }),
+  };
+}
+
+/** Count what the publisher stored (metrics and /stats). */
+function instrument(publisher: Publisher, rt: Runtime): Publisher {
+  return {
+    async publish(request) {
+      const started = performance.now();
+      const result = await publisher.publish(request);
+      rt.metrics.publishSeconds.observe((performance.now() - started) / 1000);
+      if (!result.duplicate) {
+        rt.metrics.published.inc({ entity: request.entity });
+        rt.accepted.add(request.entity);
+      }
+      return result;
+    },
+  };
+}
+
 async function readiness(rt: Runtime): Promise<Check[]> {
-  const checks: Check[] = [];
+  const checks: Check[] = [{
+    name: "running",
+    ok: !rt.stopping,
+    detail: rt.stopping ? "shutting down" : undefined,
+  }];
   const nats = rt.nats!;
   checks.push({ name: "nats", ok: nats.isConnected() });
   checks.push(

@@ -53,6 +53,26 @@ const SETTINGS = {
     schema: z.string().regex(NAMESPACE, "must match " + NAMESPACE.source).default("nomnom"),
     help: "prefix of every stream, subject and consumer",
   },
+  "ops-port": {
+    env: "NOMNOM_OPS_PORT",
+    schema: int(0, 65535).default(9090),
+    help: "port of /health, /ready, /metrics of the worker role",
+  },
+  "shutdown-timeout-ms": {
+    env: "NOMNOM_SHUTDOWN_TIMEOUT_MS",
+    schema: int(100).default(25_000),
+    help: "longest graceful shutdown before exit",
+  },
+  "max-message-bytes": {
+    env: "NOMNOM_MAX_MESSAGE_BYTES",
+    schema: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    help: "largest message body (also the stream's max_msg_size)",
+  },
+  "max-batch-bytes": {
+    env: "NOMNOM_MAX_BATCH_BYTES",
+    schema: int(1024).default(64 * 1024 * 1024),
+    help: "largest NDJSON request body",
+  },
   "log-level": {
     env: "LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -143,6 +163,9 @@ export type Config = {
   role: Settings["role"];
   entitiesDir: string;
   http: { host: string; port: number };
+  opsPort: number;
+  shutdownTimeoutMs: number;
+  limits: { messageBytes: number; batchBytes: number };
   natsUrl: string;
   databaseUrl: string;
   namespace: string;
@@ -247,6 +270,9 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       role: s.role,
       entitiesDir: s.entities,
       http: { host: s.host, port: s.port },
+      opsPort: s["ops-port"],
+      shutdownTimeoutMs: s["shutdown-timeout-ms"],
+      limits: { messageBytes: s["max-message-bytes"], batchBytes: s["max-batch-bytes"] },
       natsUrl: s["nats-url"],
       databaseUrl: s["database-url"],
       namespace: s.namespace,

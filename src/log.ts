@@ -19,11 +19,15 @@ export function redact(url: string): string {
   return url.replace(/(\/\/[^:/@]+):[^@/]*@/, "$1:***@");
 }
 
-/** Create the root logger writing JSON lines at or above `level`. */
+/** JSON lines (for log collectors) or one readable line per event (for a terminal). */
+export type LogFormat = "json" | "pretty";
+
+/** Create the root logger writing at or above `level`. */
 export function createLogger(
   level: LogLevel,
   context: Record<string, unknown> = {},
   write: (line: string) => void = (line) => console.error(line),
+  format: LogFormat = "json",
 ): Logger {
   const threshold = LEVELS[level];
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
@@ -32,15 +36,23 @@ export function createLogger(
     for (const [key, value] of Object.entries(fields ?? {})) {
       record[key] = value instanceof Error ? { name: value.name, message: value.message } : value;
     }
-    write(JSON.stringify(record));
+    write(format === "json" ? JSON.stringify(record) : pretty(record));
   };
   return {
     debug: (msg, fields) => emit("debug", msg, fields),
     info: (msg, fields) => emit("info", msg, fields),
     warn: (msg, fields) => emit("warn", msg, fields),
     error: (msg, fields) => emit("error", msg, fields),
-    child: (fields) => createLogger(level, { ...context, ...fields }, write),
+    child: (fields) => createLogger(level, { ...context, ...fields }, write, format),
   };
+}
+
+function pretty({ time, level, msg, ...fields }: Record<string, unknown>): string {
+  const rest = Object.entries(fields).map(([k, v]) =>
+    `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`
+  );
+  return `${String(time).slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${msg} ${rest.join(" ")}`
+    .trimEnd();
 }
 
 /** A logger that drops everything (tests that do not look at logs). */

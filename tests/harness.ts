@@ -66,6 +66,7 @@ export async function createTestEnv(
       `--database-url=${databaseUrl}`,
       "--host=127.0.0.1",
       "--port=0",
+      "--ops-port=0",
       `--stream-max-bytes=${64 * 1024 * 1024}`,
       `--dlq-max-bytes=${16 * 1024 * 1024}`,
       "--batch-linger-ms=2",

@@ -1,65 +1,107 @@
 /**
- * The API's Hono app: ingest routes plus health and readiness. Built from its dependencies only (no I/O here),
- * so tests can drive it with `app.request()`.
+ * The API's Hono app: ingest, status, dead letters, operations and docs. Built from its dependencies only (no
+ * I/O here), so tests can drive it with `app.request()`. Cross-cutting concerns live here once: request ids,
+ * metrics, content types, body limits, and the mapping of errors to answers.
  */
 import { Hono } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { v7 as uuidv7 } from "uuid";
 import type { DeadLetters } from "../lifecycle/dead_letters.ts";
 import type { StatusFinder } from "../lifecycle/status.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../observability/metrics.ts";
 import type { Registry } from "../registry/types.ts";
 import type { Publisher } from "../stream/publish.ts";
-import { errorResponse, HttpError } from "./http_error.ts";
 import { createDlqRoutes } from "./dlq.ts";
+import { errorResponse, HttpError } from "./http_error.ts";
 import { createIngestRoutes } from "./ingest.ts";
+import { createDocsRoutes, createOpenApiDocument } from "./openapi.ts";
+import { createOpsRoutes, type OpsDeps } from "./ops.ts";
 import { createStatusRoutes } from "./status.ts";
 
-/** One named readiness check and whether it passed. */
-export type Check = { name: string; ok: boolean; detail?: string };
+export type { Check } from "./ops.ts";
 
 export type ApiDeps = {
   registry: Registry;
   publisher: Publisher;
   statuses: StatusFinder;
   deadLetters: DeadLetters;
-  /** Runs the readiness checks of the process (NATS, topology, PostgreSQL where used). */
-  readiness: () => Promise<Check[]>;
+  ops: OpsDeps;
+  metrics: Metrics;
+  log: Logger;
+  version: string;
   limits: { messageBytes: number; batchBytes: number };
 };
 
+export const REQUEST_ID_HEADER = "X-Request-Id";
+
+const JSON_TYPES = /^application\/(json|[\w.+-]+\+json)$/;
+const NDJSON_TYPES = /^(application\/(x-ndjson|ndjson|jsonl|x-jsonlines|json)|text\/plain)$/;
+
 /** Build the HTTP app. */
 export function createApi(deps: ApiDeps): Hono {
-  const app = new Hono();
-  app.onError((error, c) => errorResponse(error, c));
+  const app = new Hono<{ Variables: { requestId: string } }>();
+  const { metrics, log } = deps;
+
+  app.use(async (c, next) => {
+    const requestId = validRequestId(c.req.header(REQUEST_ID_HEADER)) ?? uuidv7();
+    c.set("requestId", requestId);
+    const started = performance.now();
+    await next();
+    c.header(REQUEST_ID_HEADER, requestId);
+    const route = c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
+    const labels = { route, method: c.req.method };
+    metrics.httpRequests.inc({ ...labels, status: String(c.res.status) });
+    metrics.httpSeconds.observe(labels, (performance.now() - started) / 1000);
+  });
+  app.onError((error, c) => {
+    const response = errorResponse(error, c);
+    if (response.status >= 500) {
+      log.error("request failed", {
+        request_id: c.get("requestId"),
+        path: c.req.path,
+        status: response.status,
+        error,
+      });
+    }
+    return response;
+  });
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, details: null }, 404));
 
-  const tooLarge = (limit: number) => () => {
-    throw new HttpError(413, `request body larger than ${limit} bytes`);
+  const limit = (maxSize: number): MiddlewareHandler =>
+    bodyLimit({
+      maxSize,
+      onError: () => {
+        throw new HttpError(413, `request body larger than ${maxSize} bytes`);
+      },
+    });
+  const contentType = (allowed: RegExp, expected: string): MiddlewareHandler => async (c, next) => {
+    const type = c.req.header("Content-Type")?.split(";")[0].trim().toLowerCase();
+    if (type && !allowed.test(type)) {
+      throw new HttpError(415, `Content-Type ${type} is not accepted here: send ${expected}`);
+    }
+    await next();
   };
-  app.use(
-    "/ingest/message/*",
-    bodyLimit({ maxSize: deps.limits.messageBytes, onError: tooLarge(deps.limits.messageBytes) }),
-  );
-  app.use(
-    "/ingest/message",
-    bodyLimit({ maxSize: deps.limits.messageBytes, onError: tooLarge(deps.limits.messageBytes) }),
-  );
-  app.use(
-    "/ingest/batch/*",
-    bodyLimit({ maxSize: deps.limits.batchBytes, onError: tooLarge(deps.limits.batchBytes) }),
-  );
-  app.use(
-    "/ingest/batch",
-    bodyLimit({ maxSize: deps.limits.batchBytes, onError: tooLarge(deps.limits.batchBytes) }),
-  );
+  for (const path of ["/ingest/message", "/ingest/message/*"]) {
+    app.post(path, contentType(JSON_TYPES, "application/json"), limit(deps.limits.messageBytes));
+  }
+  for (const path of ["/ingest/batch", "/ingest/batch/*"]) {
+    app.post(path, contentType(NDJSON_TYPES, "application/x-ndjson"), limit(deps.limits.batchBytes));
+  }
+  for (const path of ["/ingest/status", "/dlq/replay"]) {
+    app.post(path, contentType(JSON_TYPES, "application/json"), limit(deps.limits.messageBytes));
+  }
+
   app.route("/ingest/status", createStatusRoutes(deps.statuses));
   app.route("/ingest", createIngestRoutes(deps.registry, deps.publisher, deps.statuses));
   app.route("/dlq", createDlqRoutes(deps.deadLetters));
+  app.route("/", createOpsRoutes(deps.ops));
+  app.route("/", createDocsRoutes(createOpenApiDocument(deps.registry, deps.version)));
+  return app as unknown as Hono;
+}
 
-  app.get("/health", (c) => c.json({ status: "ok" }));
-  app.get("/ready", async (c) => {
-    const checks = await deps.readiness();
-    const ready = checks.every((check) => check.ok);
-    return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
-  });
-  return app;
+/** A client's request id is echoed back if it is a sane token; otherwise nomnom makes one. */
+function validRequestId(id: string | undefined): string | undefined {
+  return id && /^[\w.:-]{1,128}$/.test(id) ? id : undefined;
 }

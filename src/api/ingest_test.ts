@@ -3,6 +3,8 @@ import { readFile } from "node:fs/promises";
 import { loadRegistry } from "../registry/load.ts";
 import { type Publisher, PublishUnavailableError } from "../stream/publish.ts";
 import type { DeadLetters } from "../lifecycle/dead_letters.ts";
+import { silentLogger } from "../log.ts";
+import { createMetrics } from "../observability/metrics.ts";
 import { createApi } from "./app.ts";
 
 const TPCH = new URL("../../tests/fixtures/nomnom-tpch/", import.meta.url).pathname;
@@ -24,6 +26,7 @@ function recordingPublisher(fail?: Error) {
 
 function api(fail?: Error) {
   const { publisher, published } = recordingPublisher(fail);
+  const metrics = createMetrics("api", "test");
   const app = createApi({
     registry,
     publisher,
@@ -49,10 +52,18 @@ function api(fail?: Error) {
         ),
     },
     deadLetters: {} as DeadLetters,
-    readiness: () => Promise.resolve([{ name: "nats", ok: true }]),
+    ops: {
+      readiness: () => Promise.resolve([{ name: "nats", ok: true }]),
+      metrics,
+      stats: () => Promise.resolve({}),
+    },
+    metrics,
+    log: silentLogger,
+    version: "test",
     limits: { messageBytes: 4096, batchBytes: 1 << 20 },
   });
   const request = async (path: string, body: string, headers: Record<string, string> = {}) => {
+    headers = { "content-type": "application/json", ...headers };
     const response = await app.request(path, { method: "POST", body, headers });
     return { status: response.status, headers: response.headers, body: await response.json() };
   };

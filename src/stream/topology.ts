@@ -59,12 +59,9 @@ export type Topology = {
   parseSubject(subject: string): { entity: string; messageId: string };
 };
 
-/** Largest single message the ingest stream takes: JetStream's own default payload limit. */
-const MAX_MESSAGE_BYTES = 1024 * 1024;
-
 /** Compute the topology (pure). Throws if two streams' subjects could overlap (JetStream error 10065). */
 export function createTopology(
-  config: Pick<Config, "namespace" | "stream" | "worker">,
+  config: Pick<Config, "namespace" | "stream" | "worker" | "limits">,
   registry: Registry,
 ): Topology {
   const ns = config.namespace;
@@ -76,7 +73,8 @@ export function createTopology(
     max_age: 0,
     num_replicas: s.replicas,
     duplicate_window: nanos(s.duplicateWindowMs),
-    max_msg_size: MAX_MESSAGE_BYTES,
+    // The API refuses larger bodies with 413 before they reach NATS; the stream agrees on the same number.
+    max_msg_size: config.limits.messageBytes,
   };
   // Work-queue retention: a message is deleted once the worker acks it, so the stream holds exactly the backlog,
   // and with discard:new a full stream refuses publishes (clean 503) instead of dropping unprocessed messages.

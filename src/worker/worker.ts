@@ -10,6 +10,7 @@ import type { BatchItem, WritePlan } from "../db/write_batch.ts";
 import { writeBatch } from "../db/write_batch.ts";
 import { PayloadError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { Metrics } from "../observability/metrics.ts";
 import { decodeMessage } from "../registry/derive.ts";
 import type { Config } from "../config.ts";
 import { upsertStatuses } from "../db/status.ts";
@@ -25,6 +26,7 @@ export type WorkerDeps = {
   topology: Topology;
   settings: Config["worker"];
   log: Logger;
+  metrics?: Metrics;
 };
 
 /** Counters a worker keeps (read by tests and, later, metrics). */
@@ -59,8 +61,11 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     return chain;
   };
 
+  const count = (entity: string, outcome: "completed" | "retried" | "dead_lettered", n = 1) =>
+    deps.metrics?.processed.inc({ entity, outcome }, n);
   const processBatch = async (batch: JsMsg[]): Promise<void> => {
     counters.batches++;
+    deps.metrics?.batchSize.observe(batch.length);
     const decoded: Decoded[] = [];
     const seen = new Set<number>();
     for (const msg of batch) {
@@ -72,7 +77,10 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       try {
         decoded.push({ msg, item: decode(deps, msg) });
       } catch (error) {
-        if (await deadLetter(msg, error as Error)) counters.deadLettered++;
+        if (await deadLetter(msg, error as Error)) {
+          counters.deadLettered++;
+          count(topology.parseSubject(msg.subject).entity, "dead_lettered");
+        }
       }
     }
     await writeOrIsolate(decoded);
@@ -82,9 +90,12 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const writeOrIsolate = async (group: Decoded[]): Promise<void> => {
     if (group.length === 0) return;
     try {
+      const started = performance.now();
       await writeBatch(deps.sql, deps.plan, group.map((d) => d.item));
+      deps.metrics?.transactionSeconds.observe((performance.now() - started) / 1000);
       for (const { msg } of group) msg.ack();
       counters.completed += group.length;
+      for (const d of group) count(d.item.decoded.entity.name, "completed");
       return;
     } catch (error) {
       if (isTransient(error)) {
@@ -92,7 +103,10 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
         return;
       }
       if (group.length === 1) {
-        if (await deadLetter(group[0].msg, error as Error)) counters.deadLettered++;
+        if (await deadLetter(group[0].msg, error as Error)) {
+          counters.deadLettered++;
+          count(group[0].item.decoded.entity.name, "dead_lettered");
+        }
         return;
       }
       const half = Math.ceil(group.length / 2);
@@ -112,7 +126,10 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       const attempt = d.msg.info.deliveryCount;
       const age = Date.now() - (d.item.receivedAt?.getTime() ?? d.msg.info.timestampNanos / 1e6);
       if (attempt >= settings.maxDeliver && age >= settings.retryBudgetMs) {
-        if (await deadLetter(d.msg, error)) counters.deadLettered++;
+        if (await deadLetter(d.msg, error)) {
+          counters.deadLettered++;
+          count(d.item.decoded.entity.name, "dead_lettered");
+        }
       } else retrying.push(d);
     }
     if (retrying.length === 0) return;
@@ -134,7 +151,10 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
         nextAttemptAt: new Date(Date.now() + delays[i]),
       })),
     ).catch(() => {}); // best effort: the database may be what is failing
-    retrying.forEach((d, i) => d.msg.nak(delays[i]));
+    retrying.forEach((d, i) => {
+      d.msg.nak(delays[i]);
+      count(d.item.decoded.entity.name, "retried");
+    });
     counters.retried += retrying.length;
   };
 

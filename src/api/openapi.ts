@@ -1,0 +1,388 @@
+/**
+ * The OpenAPI 3.1 document, generated from the registry: one request schema per ingestible entity, made from
+ * the same zod schema that validates its messages, plus every other route the API serves. Swagger UI is served
+ * from the `swagger-ui-dist` package's files, imported as text so they travel inside a compiled binary.
+ */
+import { Hono } from "hono";
+import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
+import swaggerJs from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
+import { z } from "zod";
+import type { Registry } from "../registry/types.ts";
+
+type Json = Record<string, unknown>;
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Json, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const errors = (...codes: number[]) =>
+  Object.fromEntries(codes.map((code) => [String(code), json(ref("Error"), ERROR_TEXT[code])]));
+const ERROR_TEXT: Record<number, string> = {
+  400: "Malformed request (JSON, id or parameter)",
+  404: "Unknown entity, message or route",
+  413: "Request body too large",
+  415: "Unsupported content type",
+  422: "The message does not match its entity; every failing field is named",
+  503: "Not stored now (NATS unreachable, stream full, no ack in time): retry after Retry-After seconds",
+};
+const idParam = {
+  name: "message_id",
+  in: "path",
+  required: true,
+  schema: { type: "string", format: "uuid" },
+};
+const idempotencyHeader = {
+  name: "Idempotency-Key",
+  in: "header",
+  required: false,
+  description: "A repeat with the same key returns the original message id with duplicate: true (200)",
+  schema: { type: "string", minLength: 1, maxLength: 255 },
+};
+const ndjson = {
+  required: true,
+  content: {
+    "application/x-ndjson": { schema: { type: "string", description: "one JSON message per line" } },
+  },
+};
+
+/** JSON Schema of a zod schema, its `$defs` moved into components under `prefix`. */
+function entitySchema(schema: z.ZodType, prefix: string, components: Json): Json {
+  const generated = z.toJSONSchema(schema, {
+    target: "draft-2020-12",
+    io: "input",
+    unrepresentable: "any",
+  }) as Json;
+  const { $schema: _, $defs, ...rest } = generated;
+  const rewrite = (value: unknown) =>
+    JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', `"#/components/schemas/${prefix}_`));
+  for (const [name, def] of Object.entries(($defs ?? {}) as Json)) {
+    components[`${prefix}_${name}`] = rewrite(def);
+  }
+  return rewrite(rest);
+}
+
+/** Build the document (pure). */
+export function createOpenApiDocument(registry: Registry, version: string): Json {
+  const entities = registry.ingestible.map((e) => e.name);
+  const schemas: Json = {
+    Error: {
+      type: "object",
+      required: ["error", "details"],
+      properties: { error: { type: "string" }, details: {} },
+    },
+    Accepted: {
+      type: "object",
+      required: ["message_id", "entity", "status", "timestamp"],
+      properties: {
+        message_id: { type: "string", format: "uuid" },
+        entity: { type: "string", enum: entities },
+        status: { type: "string" },
+        timestamp: { type: "string", format: "date-time" },
+        duplicate: { type: "boolean" },
+      },
+    },
+    BatchResult: {
+      type: "object",
+      properties: {
+        accepted: { type: "integer" },
+        rejected: { type: "integer" },
+        results: { type: "array", items: { type: "object" } },
+      },
+    },
+    Status: {
+      type: "object",
+      required: ["message_id", "status"],
+      properties: {
+        message_id: { type: "string" },
+        entity: { type: "string" },
+        status: {
+          type: "string",
+          enum: ["accepted", "processing", "retrying", "completed", "dlq", "dropped", "unknown"],
+        },
+        received_at: { type: ["string", "null"], format: "date-time" },
+        processed_at: { type: ["string", "null"], format: "date-time" },
+        attempts: { type: "integer" },
+        error: { type: ["string", "null"] },
+        next_attempt_at: { type: ["string", "null"], format: "date-time" },
+        history: { type: "array", items: { type: "object" } },
+      },
+    },
+    DlqFilter: {
+      type: "object",
+      properties: {
+        entity: { type: "string" },
+        error: { type: "string" },
+        since: { type: "string", format: "date-time" },
+        until: { type: "string", format: "date-time" },
+      },
+    },
+  };
+  for (const e of registry.ingestible) schemas[e.name] = entitySchema(e.messageSchema!, e.name, schemas);
+
+  const entityParam = {
+    name: "entity",
+    in: "path",
+    required: true,
+    schema: { type: "string", enum: entities },
+  };
+  const accepted = {
+    "202": json(ref("Accepted"), "Accepted and stored in JetStream"),
+    "200": json(ref("Accepted"), "Idempotent repeat (duplicate: true)"),
+  };
+  const plain = (description: string) => ({
+    "200": { description, content: { "text/plain": { schema: { type: "string" } } } },
+  });
+  const html = {
+    "200": { description: "Swagger UI", content: { "text/html": { schema: { type: "string" } } } },
+  };
+  const openapi = { "200": json({ type: "object" }, "This document") };
+  const ready = {
+    "200": json({ type: "object" }, "Ready"),
+    "503": json({ type: "object" }, "Not ready: failing checks named"),
+  };
+
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "nomnom",
+      version,
+      description:
+        "Ingest messages of the declared entities; follow them to PostgreSQL or the dead-letter queue.",
+    },
+    paths: {
+      "/ingest/message/{entity}": {
+        post: {
+          summary: "Ingest one message",
+          operationId: "ingestMessage",
+          parameters: [entityParam, idempotencyHeader],
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: { oneOf: entities.map(ref) } } },
+          },
+          responses: { ...accepted, ...errors(400, 404, 413, 415, 422, 503) },
+        },
+      },
+      "/ingest/message": {
+        post: {
+          summary:
+            "Ingest one message, entity given by ?entity=, X-Entity-Type or entity_type (compatibility)",
+          operationId: "ingestMessageCompat",
+          parameters: [
+            { name: "entity", in: "query", required: false, schema: { type: "string", enum: entities } },
+            {
+              name: "X-Entity-Type",
+              in: "header",
+              required: false,
+              schema: { type: "string", enum: entities },
+            },
+            idempotencyHeader,
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: {
+                  oneOf: [
+                    ...entities.map(ref),
+                    {
+                      type: "object",
+                      required: ["body_base64"],
+                      properties: { body_base64: { type: "string" }, entity_type: { type: "string" } },
+                    },
+                  ],
+                },
+              },
+            },
+          },
+          responses: { ...accepted, ...errors(400, 404, 413, 415, 422, 503) },
+        },
+      },
+      "/ingest/batch/{entity}": {
+        post: {
+          summary: "Ingest NDJSON, one message per line",
+          operationId: "ingestBatch",
+          parameters: [entityParam, idempotencyHeader],
+          requestBody: ndjson,
+          responses: {
+            "202": json(ref("BatchResult"), "Per-line results; valid lines accepted"),
+            "422": json(ref("BatchResult"), "No line was valid"),
+            ...errors(400, 404, 413, 415, 503),
+          },
+        },
+      },
+      "/ingest/batch": {
+        post: {
+          summary: "Ingest NDJSON where each line names its entity_type",
+          operationId: "ingestBatchMixed",
+          parameters: [idempotencyHeader],
+          requestBody: ndjson,
+          responses: {
+            "202": json(ref("BatchResult"), "Per-line results; valid lines accepted"),
+            "422": json(ref("BatchResult"), "No line was valid"),
+            ...errors(400, 404, 413, 415, 503),
+          },
+        },
+      },
+      "/ingest/status/{message_id}": {
+        get: {
+          summary: "Where a message is and why",
+          operationId: "getStatus",
+          parameters: [idParam],
+          responses: { "200": json(ref("Status"), "The message's status"), ...errors(400, 404) },
+        },
+      },
+      "/ingest/status": {
+        post: {
+          summary: "Statuses of up to 1,000 messages",
+          operationId: "getStatuses",
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  required: ["message_ids"],
+                  properties: { message_ids: { type: "array", items: { type: "string" } } },
+                },
+              },
+            },
+          },
+          responses: {
+            "200": json(
+              { type: "object", properties: { results: { type: "array", items: ref("Status") } } },
+              "Statuses",
+            ),
+            ...errors(400, 422),
+          },
+        },
+      },
+      "/dlq": {
+        get: {
+          summary: "Dead letters, oldest first",
+          operationId: "listDeadLetters",
+          parameters: ["entity", "error", "since", "until", "cursor"].map((name) => ({
+            name,
+            in: "query",
+            required: false,
+            schema: { type: "string" },
+          }))
+            .concat([{
+              name: "limit",
+              in: "query",
+              required: false,
+              schema: { type: "integer", minimum: 1, maximum: 1000 } as never,
+            }]),
+          responses: {
+            "200": json({
+              type: "object",
+              properties: {
+                entries: { type: "array", items: ref("Status") },
+                next_cursor: { type: ["string", "null"] },
+              },
+            }, "A page"),
+            ...errors(400),
+          },
+        },
+      },
+      "/dlq/replay": {
+        post: {
+          summary: "Replay every dead letter matching a filter",
+          operationId: "replayDeadLetters",
+          requestBody: { required: false, content: { "application/json": { schema: ref("DlqFilter") } } },
+          responses: { "200": json({ type: "object" }, "Counts: matched, replayed, failed"), ...errors(400) },
+        },
+      },
+      "/dlq/{message_id}": {
+        get: {
+          summary: "One dead letter with its original message",
+          operationId: "getDeadLetter",
+          parameters: [idParam],
+          responses: { "200": json(ref("Status"), "The dead letter"), ...errors(400, 404) },
+        },
+        delete: {
+          summary: "Drop a dead letter for good",
+          operationId: "dropDeadLetter",
+          parameters: [idParam],
+          responses: { "200": json({ type: "object" }, "Dropped"), ...errors(400, 404) },
+        },
+      },
+      "/dlq/{message_id}/replay": {
+        post: {
+          summary: "Replay one dead letter",
+          operationId: "replayDeadLetter",
+          parameters: [idParam],
+          responses: { "202": json(ref("Accepted"), "Re-queued"), ...errors(400, 404) },
+        },
+      },
+      "/health": {
+        get: {
+          summary: "Liveness",
+          operationId: "health",
+          responses: {
+            "200": json({ type: "object" }, "Alive"),
+            "503": json({ type: "object" }, "Event loop stuck"),
+          },
+        },
+      },
+      "/ready": { get: { summary: "Readiness", operationId: "ready", responses: ready } },
+      "/metrics": {
+        get: {
+          summary: "Prometheus metrics",
+          operationId: "metrics",
+          responses: plain("Prometheus text format"),
+        },
+      },
+      "/stats": {
+        get: {
+          summary: "Per-entity, stream and consumer figures",
+          operationId: "stats",
+          responses: { "200": json({ type: "object" }, "Figures") },
+        },
+      },
+      "/openapi.json": { get: { summary: "This document", operationId: "openapi", responses: openapi } },
+      "/api-docs/openapi.json": {
+        get: { summary: "This document (alias)", operationId: "openapiAlias", responses: openapi },
+      },
+      "/docs": { get: { summary: "Swagger UI", operationId: "docs", responses: html } },
+      "/swagger-ui": { get: { summary: "Swagger UI (alias)", operationId: "docsAlias", responses: html } },
+      "/docs/assets/swagger-ui.css": {
+        get: { summary: "Swagger UI asset", operationId: "docsCss", responses: plain("CSS") },
+      },
+      "/docs/assets/swagger-ui-bundle.js": {
+        get: { summary: "Swagger UI asset", operationId: "docsJs", responses: plain("JavaScript") },
+      },
+      "/docs/assets/init.js": {
+        get: { summary: "Swagger UI asset", operationId: "docsInit", responses: plain("JavaScript") },
+      },
+    },
+    components: { schemas },
+  };
+}
+
+const PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>nomnom API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div><script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/init.js"></script></body></html>`;
+const INIT = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" });`;
+
+/** Routes of the document and of Swagger UI (assets served locally: it works offline). */
+export function createDocsRoutes(document: Json): Hono {
+  const app = new Hono();
+  const immutable = "public, max-age=86400";
+  app.get("/openapi.json", (c) => c.json(document));
+  app.get("/api-docs/openapi.json", (c) => c.json(document));
+  app.get("/docs", (c) => c.html(PAGE));
+  app.get("/swagger-ui", (c) => c.html(PAGE));
+  app.get(
+    "/docs/assets/swagger-ui.css",
+    (c) => c.body(swaggerCss, 200, { "Content-Type": "text/css", "Cache-Control": immutable }),
+  );
+  app.get(
+    "/docs/assets/swagger-ui-bundle.js",
+    (c) => c.body(swaggerJs, 200, { "Content-Type": "text/javascript", "Cache-Control": immutable }),
+  );
+  app.get("/docs/assets/init.js", (c) => c.body(INIT, 200, { "Content-Type": "text/javascript" }));
+  return app;
+}

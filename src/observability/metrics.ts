@@ -1,0 +1,112 @@
+/**
+ * Prometheus metrics (prom-client, one registry per process). The API and the worker record into the same
+ * object; gauges that describe NATS (stream size, DLQ size, consumer lag) are read at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** What the scrape-time gauges read: filled in by whoever has a JetStream connection. */
+export type StreamFigures = {
+  ingestMessages: number;
+  ingestBytes: number;
+  dlqMessages: number;
+  consumerPending: number;
+  consumerAckPending: number;
+};
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Create the metrics of one process. `readStream` is called on each scrape. */
+export function createMetrics(role: string, version: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ role });
+  let readStream: (() => Promise<StreamFigures>) | undefined;
+  let figures: Promise<StreamFigures | undefined> | undefined;
+  // One JetStream round trip per scrape, shared by the gauges that read it.
+  const streamFigures =
+    () => (figures ??= (readStream?.() ?? Promise.resolve(undefined)).catch(() => undefined));
+
+  new Gauge({
+    name: "nomnom_info",
+    help: "nomnom build information",
+    labelNames: ["version"],
+    registers: [registry],
+  })
+    .set({ version }, 1);
+  const gauge = (name: string, help: string, pick: (f: StreamFigures) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const f = await streamFigures();
+        if (f) this.set(pick(f));
+      },
+    });
+
+  const metrics = {
+    registry,
+    httpRequests: new Counter({
+      name: "nomnom_http_requests_total",
+      help: "HTTP requests by route, method and status",
+      labelNames: ["route", "method", "status"],
+      registers: [registry],
+    }),
+    httpSeconds: new Histogram({
+      name: "nomnom_http_request_duration_seconds",
+      help: "HTTP request latency by route and method",
+      labelNames: ["route", "method"],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    published: new Counter({
+      name: "nomnom_messages_published_total",
+      help: "Messages stored in JetStream (acked publishes) by entity",
+      labelNames: ["entity"],
+      registers: [registry],
+    }),
+    publishSeconds: new Histogram({
+      name: "nomnom_publish_duration_seconds",
+      help: "Time from publish to JetStream ack",
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    processed: new Counter({
+      name: "nomnom_messages_processed_total",
+      help: "Messages handled by the worker, by entity and outcome (completed, retried, dead_lettered)",
+      labelNames: ["entity", "outcome"],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: "nomnom_batch_size",
+      help: "Messages per worker batch",
+      buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers: [registry],
+    }),
+    transactionSeconds: new Histogram({
+      name: "nomnom_transaction_duration_seconds",
+      help: "Duration of one batch transaction",
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    dlqSize: gauge("nomnom_dlq_messages", "Messages in the dead-letter stream", (f) => f.dlqMessages),
+    consumerLag: gauge(
+      "nomnom_consumer_lag_messages",
+      "Messages not yet processed: consumer pending + ack pending (what to scale workers on)",
+      (f) => f.consumerPending + f.consumerAckPending,
+    ),
+    streamMessages: gauge("nomnom_stream_messages", "Messages in the ingest stream", (f) => f.ingestMessages),
+    streamBytes: gauge("nomnom_stream_bytes", "Bytes in the ingest stream", (f) => f.ingestBytes),
+    /** Set how stream figures are read (once JetStream is connected). */
+    setStreamReader(reader: () => Promise<StreamFigures>) {
+      readStream = reader;
+    },
+    /** Prometheus text exposition; stream figures are read once per call. */
+    async expose(): Promise<string> {
+      figures = undefined;
+      return await registry.metrics();
+    },
+  };
+  return metrics;
+}
