@@ -37,8 +37,16 @@ async function main(): Promise<number> {
     process.exit(1);
   });
   const running = await run(config.role, { config, registry, log });
+  // The first signal starts a graceful shutdown; a second one (an impatient Ctrl-C) exits at once. Nothing
+  // is lost either way: unacked messages are redelivered.
+  let signals = 0;
   const signal = await new Promise<string>((resolve) => {
-    for (const name of ["SIGINT", "SIGTERM"] as const) process.once(name, () => resolve(name));
+    for (const name of ["SIGINT", "SIGTERM"] as const) {
+      process.on(name, () => {
+        if (++signals > 1) process.exit(130);
+        resolve(name);
+      });
+    }
   });
   // Readiness turns 503 at once; the API finishes its requests, the worker its batch; then NATS is drained.
   log.info("stopping", { signal, deadline_ms: config.shutdownTimeoutMs });

@@ -12,7 +12,9 @@ import { createTestEnv, NATS_URL, post, statuses, type TestEnv, TPCH, waitFor } 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
 
 async function getJson(url: string, init?: RequestInit) {
-  const headers: Record<string, string> = init?.body === undefined ? {} : { "content-type": "application/json" };
+  const headers: Record<string, string> = init?.body === undefined
+    ? {}
+    : { "content-type": "application/json" };
   const response = await fetch(url, { ...init, headers });
   return { status: response.status, body: await response.json() };
 }

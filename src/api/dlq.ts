@@ -50,21 +50,25 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
     const merged = { entity: q.entity, error: q.error, since: q.since, until: q.until, ...filter };
     return c.json(await filtered(() => deadLetters.replayMatching(merged)));
   });
-  app.get("/:id", async (c) => {
-    const entry = await deadLetters.show(checkId(c.req.param("id")));
-    if (!entry) throw new HttpError(404, `message ${c.req.param("id")} is not in the dead-letter queue`);
+  app.get("/:message_id", async (c) => {
+    const entry = await deadLetters.show(checkId(c.req.param("message_id")));
+    if (!entry) {
+      throw new HttpError(404, `message ${c.req.param("message_id")} is not in the dead-letter queue`);
+    }
     return c.json(entry);
   });
-  app.post("/:id/replay", async (c) => {
-    const replayed = await deadLetters.replay(checkId(c.req.param("id")));
-    if (!replayed) throw new HttpError(404, `message ${c.req.param("id")} is not in the dead-letter queue`);
+  app.post("/:message_id/replay", async (c) => {
+    const replayed = await deadLetters.replay(checkId(c.req.param("message_id")));
+    if (!replayed) {
+      throw new HttpError(404, `message ${c.req.param("message_id")} is not in the dead-letter queue`);
+    }
     return c.json(replayed, 202);
   });
-  app.delete("/:id", async (c) => {
-    if (!await deadLetters.drop(checkId(c.req.param("id")))) {
-      throw new HttpError(404, `message ${c.req.param("id")} is not in the dead-letter queue`);
+  app.delete("/:message_id", async (c) => {
+    if (!await deadLetters.drop(checkId(c.req.param("message_id")))) {
+      throw new HttpError(404, `message ${c.req.param("message_id")} is not in the dead-letter queue`);
     }
-    return c.json({ message_id: c.req.param("id"), status: "dropped" });
+    return c.json({ message_id: c.req.param("message_id"), status: "dropped" });
   });
   return app;
 }

@@ -12,8 +12,8 @@ const MAX_IDS = 1000;
 
 export function createStatusRoutes(statuses: StatusFinder): Hono {
   const app = new Hono();
-  app.get("/:id", async (c) => {
-    const id = c.req.param("id");
+  app.get("/:message_id", async (c) => {
+    const id = c.req.param("message_id");
     if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID)`);
     const found = (await statuses.find([id])).get(id);
     if (!found) throw new HttpError(404, `no message with id ${id} was ever accepted`);

@@ -68,9 +68,12 @@ async function upgradeTable(tx: Sql, entity: Entity): Promise<string[]> {
            FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey))
           = (SELECT array_agg(k ORDER BY k) FROM unnest(${s.key}::text[]) k)`;
   if (keyed.length === 0) {
+    // The entity's key changed (or the constraint was dropped): nomnom's constraint moves to the new columns.
+    // If existing rows repeat the new key, this fails, and the migration with it, naming the constraint.
+    const name = sqlIdent(keyConstraintName(s.table));
+    await tx.unsafe(`ALTER TABLE ${sqlIdent(s.table)} DROP CONSTRAINT IF EXISTS ${name}`);
     await tx.unsafe(
-      `ALTER TABLE ${sqlIdent(s.table)} ADD CONSTRAINT ${sqlIdent(keyConstraintName(s.table))} ` +
-        `UNIQUE (${s.key.map(sqlIdent).join(", ")})`,
+      `ALTER TABLE ${sqlIdent(s.table)} ADD CONSTRAINT ${name} UNIQUE (${s.key.map(sqlIdent).join(", ")})`,
     );
     changes.push(`added unique key (${s.key.join(", ")}) to ${s.table}`);
   }

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import SwaggerParser from "@apidevtools/swagger-parser";
+import { silentLogger } from "../log.ts";
+import { createMetrics } from "../observability/metrics.ts";
+import { loadRegistry } from "../registry/load.ts";
+import type { DeadLetters } from "../lifecycle/dead_letters.ts";
+import { createApi } from "./app.ts";
+
+const registry = await loadRegistry(
+  new URL("../../tests/fixtures/nomnom-tpch/entities", import.meta.url).pathname,
+);
+
+function api() {
+  const metrics = createMetrics("api", "test");
+  return createApi({
+    registry,
+    publisher: { publish: () => Promise.resolve({ seq: 1, duplicate: false }) },
+    statuses: { find: () => Promise.resolve(new Map()) },
+    deadLetters: {} as DeadLetters,
+    ops: { readiness: () => Promise.resolve([]), metrics, stats: () => Promise.resolve({}) },
+    metrics,
+    log: silentLogger,
+    version: "1.2.3",
+    limits: { messageBytes: 1 << 20, batchBytes: 1 << 20 },
+  });
+}
+
+Deno.test("the OpenAPI document is valid OpenAPI 3.1 with one request schema per entity", async () => {
+  const app = api();
+  const document = await (await app.request("/openapi.json")).json();
+  assert.equal(document.openapi, "3.1.0");
+  await SwaggerParser.validate(structuredClone(document));
+  for (const e of registry.ingestible) {
+    assert.ok(document.components.schemas[e.name], `${e.name} has a schema`);
+    assert.deepEqual(
+      [...document.components.schemas[e.name].required].sort(),
+      e.fields.filter((f) => !f.nullable).map((f) => f.name).sort(),
+    );
+  }
+  assert.deepEqual(await (await app.request("/api-docs/openapi.json")).json(), document);
+});
+
+Deno.test("every route the API answers is in the OpenAPI document", async () => {
+  const app = api();
+  const document = await (await app.request("/openapi.json")).json();
+  const documented = new Set(
+    Object.entries(document.paths as Record<string, Record<string, unknown>>)
+      .flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`)),
+  );
+  const served = app.routes
+    .filter((r) => r.method !== "ALL" && !r.path.includes("*"))
+    .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
+  assert.ok(served.length > 15);
+  for (const route of new Set(served)) assert.ok(documented.has(route), `${route} is documented`);
+});
+
+Deno.test("Swagger UI is served with local assets only (works offline)", async () => {
+  const app = api();
+  for (const path of ["/docs", "/swagger-ui"]) {
+    const html = await (await app.request(path)).text();
+    assert.match(html, /swagger-ui-bundle\.js/);
+    assert.doesNotMatch(html, /https?:\/\//, "no CDN");
+  }
+  const js = await app.request("/docs/assets/swagger-ui-bundle.js");
+  assert.equal(js.status, 200);
+  assert.ok((await js.text()).length > 100_000);
+});
+
+Deno.test("requests get a request id, echoed back; wrong content types are 415 as JSON", async () => {
+  const app = api();
+  const echoed = await app.request("/health", { headers: { "X-Request-Id": "abc-123" } });
+  assert.equal(echoed.headers.get("x-request-id"), "abc-123");
+  assert.ok((await app.request("/health")).headers.get("x-request-id"));
+  const form = await app.request("/ingest/message/Order", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: "a=1",
+  });
+  assert.equal(form.status, 415);
+  assert.match((await form.json()).error, /application\/json/);
+});
