@@ -2,6 +2,7 @@
  * nomnom's entry point: argv/env → config → registry → command or role. Exit codes: 0 ok, 1 failure (bad
  * entities, cannot start), 2 bad configuration.
  */
+import { existsSync } from "node:fs";
 import process from "node:process";
 import { run } from "./src/app.ts";
 import { printRegistry, printTopology, runMigrate } from "./src/cli.ts";
@@ -10,7 +11,8 @@ import { loadConfig } from "./src/config.ts";
 import { isPostgresJsClosedSocketRace } from "./src/db/postgres_guard.ts";
 import { ConfigError, EntityDefinitionError } from "./src/errors.ts";
 import { createLogger } from "./src/log.ts";
-import { loadRegistry } from "./src/registry/load.ts";
+import { createBanner } from "./src/banner.ts";
+import { createRegistry, loadRegistry } from "./src/registry/load.ts";
 
 async function main(): Promise<number> {
   const loaded = loadConfig(process.argv.slice(2), process.env);
@@ -22,7 +24,7 @@ async function main(): Promise<number> {
   const log = createLogger(config.logLevel, {
     role: config.command === "run" ? config.role : config.command,
   });
-  const registry = await loadRegistry(config.entitiesDir);
+  const registry = await loadEntities(config.entitiesDir);
   const out = (line: string) => console.log(line);
   if (config.command === "validate") return printRegistry(registry, config, out);
   if (config.command === "topology") return printTopology(registry, config, out);
@@ -36,7 +38,11 @@ async function main(): Promise<number> {
     log.error("uncaught exception; exiting", { error });
     process.exit(1);
   });
+  const started = performance.now();
   const running = await run(config.role, { config, registry, log });
+  if (running.runtime.server) {
+    console.log(createBanner(running.runtime, Math.round(performance.now() - started)));
+  }
   // The first signal starts a graceful shutdown; a second one (an impatient Ctrl-C) exits at once. Nothing
   // is lost either way: unacked messages are redelivered.
   let signals = 0;
@@ -57,6 +63,17 @@ async function main(): Promise<number> {
   }
   log.info("stopped");
   return 0;
+}
+
+/**
+ * The entities folder; a compiled binary run where there is no ./entities uses the example entities it
+ * carries (set by its entry point, build/bun_main.ts).
+ */
+async function loadEntities(dir: string) {
+  const embedded =
+    (globalThis as { __NOMNOM_ENTITIES__?: { path: string; text: string }[] }).__NOMNOM_ENTITIES__;
+  if (embedded && dir === "entities" && !existsSync(dir)) return createRegistry(embedded);
+  return await loadRegistry(dir);
 }
 
 main().then((code) => process.exit(code), (error) => {

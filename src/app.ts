@@ -16,6 +16,8 @@ import { VERSION } from "./version.ts";
 import { type HttpServer, serveHttp } from "./api/serve.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Sql } from "./db/connect.ts";
+import { type EmbeddedNats, findNatsServer, startEmbeddedNats } from "./embedded/nats.ts";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "./embedded/postgres.ts";
 import { migrate } from "./db/migrate.ts";
 import { createWritePlan } from "./db/write_batch.ts";
 import type { Logger } from "./log.ts";
@@ -41,6 +43,8 @@ export type Runtime = {
   accepted: RateCounter;
   /** Set at the first moment of a shutdown: readiness fails from then on. */
   stopping: boolean;
+  /** What runs embedded (role all without NATS_URL / DATABASE_URL). */
+  embedded: { nats?: string; postgres?: string };
   nats?: Nats & { js: JetStreamClient; jsm: JetStreamManager };
   sql?: Sql;
   migrated?: boolean;
@@ -57,9 +61,19 @@ const MODULES: Record<ModuleName, Module> = {
   nats: {
     deps: [],
     async start(rt) {
-      const nats = await connectNats(rt.config.natsUrl, `nomnom-${rt.config.role}`, rt.log);
+      let url = rt.config.natsUrl;
+      let embedded: EmbeddedNats | undefined;
+      if (!url) {
+        embedded = await startEmbeddedNats(rt.config.dataDir, findNatsServer(rt.config.natsServer), rt.log);
+        url = embedded.url;
+        rt.embedded.nats = url;
+      }
+      const nats = await connectNats(url, `nomnom-${rt.config.role}`, rt.log);
       rt.nats = { ...nats, js: jetstream(nats.nc), jsm: await jetstreamManager(nats.nc) };
-      return () => nats.nc.drain();
+      return async () => {
+        await nats.nc.drain();
+        await embedded?.stop();
+      };
     },
   },
   topology: {
@@ -69,11 +83,22 @@ const MODULES: Record<ModuleName, Module> = {
   database: {
     deps: [],
     async start(rt) {
-      const sql = await connectDatabase(rt.config.databaseUrl, rt.config.dbPoolSize, rt.log);
+      let url = rt.config.databaseUrl;
+      let embedded: EmbeddedPostgres | undefined;
+      if (!url) {
+        embedded = await startEmbeddedPostgres(rt.config.dataDir, rt.log);
+        url = embedded.url;
+        rt.embedded.postgres = rt.config.dataDir;
+      }
+      // PGlite runs one query at a time: one connection, so that queries queue in postgres.js, in order.
+      const sql = await connectDatabase(url, embedded ? 1 : rt.config.dbPoolSize, rt.log);
       rt.sql = sql;
       await migrate(sql, rt.registry, rt.log);
       rt.migrated = true;
-      return () => sql.end({ timeout: 5 });
+      return async () => {
+        await sql.end({ timeout: 5 });
+        await embedded?.stop();
+      };
     },
   },
   api: {
@@ -144,6 +169,7 @@ export async function run(
     metrics: createMetrics(base.config.role, VERSION),
     accepted: createRateCounter(),
     stopping: false,
+    embedded: {},
   };
   const stops: Stop[] = [];
   const started = new Set<ModuleName>();

@@ -60,7 +60,7 @@ export async function runMigrate(
   log: Logger,
   out: (line: string) => void,
 ): Promise<number> {
-  const sql = await connectDatabase(config.databaseUrl, 1, log);
+  const sql = await connectDatabase(config.databaseUrl!, 1, log);
   try {
     const changes = await migrate(sql, registry, log);
     out(changes.length === 0 ? "schema is up to date" : changes.join("\n"));

@@ -20,8 +20,8 @@ export async function runDlq(
   out: (line: string) => void,
 ): Promise<number> {
   const dlq = config.dlq!;
-  const { nc } = await connectNats(config.natsUrl, "nomnom-dlq-cli", log);
-  const sql = await connectDatabase(config.databaseUrl, 1, log);
+  const { nc } = await connectNats(config.natsUrl!, "nomnom-dlq-cli", log);
+  const sql = await connectDatabase(config.databaseUrl!, 1, log);
   try {
     const deadLetters = createDeadLetters(
       sql,

@@ -39,14 +39,24 @@ const SETTINGS = {
   port: { env: "PORT", schema: int(0, 65535).default(8080), help: "HTTP port of the api role" },
   "nats-url": {
     env: "NATS_URL",
-    schema: z.string().min(1).default("nats://127.0.0.1:4222"),
-    help: "NATS server(s), comma-separated",
+    schema: z.string().min(1).optional(),
+    help: "NATS server(s), comma-separated; unset with --role=all: nomnom starts nats-server itself",
   },
   "database-url": {
     env: "DATABASE_URL",
     schema: z.string().regex(/^postgres(ql)?:\/\//, "must start with postgres:// or postgresql://")
-      .default("postgres://postgres@127.0.0.1:5432/postgres"),
-    help: "PostgreSQL connection URL",
+      .optional(),
+    help: "PostgreSQL URL; unset with --role=all: embedded PostgreSQL (PGlite) in --data-dir",
+  },
+  "data-dir": {
+    env: "NOMNOM_DATA_DIR",
+    schema: z.string().min(1).default(".nomnom"),
+    help: "where the embedded PostgreSQL and NATS keep their data",
+  },
+  "nats-server": {
+    env: "NOMNOM_NATS_SERVER",
+    schema: z.string().min(1).optional(),
+    help: "nats-server binary for the embedded NATS (default: the one on PATH)",
   },
   namespace: {
     env: "NOMNOM_NAMESPACE",
@@ -166,8 +176,12 @@ export type Config = {
   opsPort: number;
   shutdownTimeoutMs: number;
   limits: { messageBytes: number; batchBytes: number };
-  natsUrl: string;
-  databaseUrl: string;
+  /** Unset: the embedded NATS (role all only). */
+  natsUrl?: string;
+  /** Unset: the embedded PostgreSQL (role all only). */
+  databaseUrl?: string;
+  dataDir: string;
+  natsServer?: string;
   namespace: string;
   logLevel: Settings["log-level"];
   worker: {
@@ -263,6 +277,21 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     values[name] = result.data;
   }
   const s = values as Settings;
+  const needs = (what: string, flag: string, env: string) => {
+    throw new ConfigError(
+      `${what} needs ${flag} (${env}): the embedded ${
+        flag === "--nats-url" ? "NATS" : "PostgreSQL"
+      } only serves ` +
+        `a single process running --role=all.`,
+    );
+  };
+  const runsApart = command === "run" && s.role !== "all";
+  if ((runsApart || command === "dlq") && !s["nats-url"]) {
+    needs(command === "run" ? `--role=${s.role}` : `nomnom ${command}`, "--nats-url", "NATS_URL");
+  }
+  if ((runsApart || command === "dlq" || command === "migrate") && !s["database-url"]) {
+    needs(command === "run" ? `--role=${s.role}` : `nomnom ${command}`, "--database-url", "DATABASE_URL");
+  }
   return {
     config: {
       command: command as Config["command"],
@@ -275,6 +304,8 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       limits: { messageBytes: s["max-message-bytes"], batchBytes: s["max-batch-bytes"] },
       natsUrl: s["nats-url"],
       databaseUrl: s["database-url"],
+      dataDir: s["data-dir"],
+      natsServer: s["nats-server"],
       namespace: s.namespace,
       logLevel: s["log-level"],
       worker: {
@@ -312,12 +343,15 @@ const COMMAND_HELP: Record<Config["command"], string> = {
 
 /** Every setting with its flag, env twin and default: the source of `--help` and of README's table. */
 export function describeSettings(): { flag: string; env: string; default: string; help: string }[] {
-  return Object.entries(SETTINGS).map(([name, s]) => ({
-    flag: `--${name}`,
-    env: s.env,
-    default: String((s.schema as z.ZodType).parse(undefined)),
-    help: s.help,
-  }));
+  return Object.entries(SETTINGS).map(([name, s]) => {
+    const fallback = (s.schema as z.ZodType).parse(undefined);
+    return {
+      flag: `--${name}`,
+      env: s.env,
+      default: fallback === undefined ? "—" : String(fallback),
+      help: s.help,
+    };
+  });
 }
 
 function helpText(command: Config["command"]): string {

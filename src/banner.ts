@@ -1,0 +1,38 @@
+/**
+ * What the process prints once it is ready (stdout, for people): where the API, the docs and the data are,
+ * and a curl that works as pasted.
+ */
+import { resolve } from "node:path";
+import type { Runtime } from "./app.ts";
+import { createSampleMessage } from "./registry/sample.ts";
+
+/** The ready banner of an api or all process. */
+export function createBanner(rt: Runtime, readyMs: number): string {
+  const host = ["0.0.0.0", "::", "[::]"].includes(rt.config.http.host) ? "127.0.0.1" : rt.config.http.host;
+  const base = `http://${host}:${rt.server!.port}`;
+  const lines = [
+    `nomnom ${rt.version} is ready (role ${rt.config.role}, ${readyMs} ms from start)`,
+    `  API        ${base}`,
+    `  API docs   ${base}/docs`,
+    `  stats      ${base}/stats   metrics ${base}/metrics`,
+  ];
+  const embedded = [
+    rt.embedded.postgres && "PostgreSQL (PGlite)",
+    rt.embedded.nats && `NATS (${rt.embedded.nats})`,
+  ]
+    .filter(Boolean);
+  if (embedded.length > 0) {
+    lines.push(`  data dir   ${resolve(rt.config.dataDir)} — embedded ${embedded.join(" and ")}`);
+  }
+  const entity = rt.registry.ingestible.find((e) => e.children.length > 0) ?? rt.registry.ingestible[0];
+  if (entity) {
+    const sample = JSON.stringify(createSampleMessage(rt.registry, entity)).replaceAll("'", "'\\''");
+    lines.push(
+      "",
+      `Try it: post ${/^[aeiou]/i.test(entity.name) ? "an" : "a"} ${entity.name}, then ask where it is:`,
+      `  curl -s ${base}/ingest/message/${entity.name} -H 'content-type: application/json' -d '${sample}'`,
+      `  curl -s ${base}/ingest/status/<message_id from the answer>`,
+    );
+  }
+  return lines.join("\n");
+}
