@@ -6,7 +6,8 @@ Deno.test("loadConfig() prefers flags over env over defaults", () => {
   const defaults = loadConfig([], {}).config!;
   assert.equal(defaults.role, "all");
   assert.equal(defaults.http.port, 8080);
-  const fromEnv = loadConfig([], { PORT: "9000", NOMNOM_ROLE: "worker" }).config!;
+  const urls = { NATS_URL: "nats://n:4222", DATABASE_URL: "postgres://p/db" };
+  const fromEnv = loadConfig([], { ...urls, PORT: "9000", NOMNOM_ROLE: "worker" }).config!;
   assert.equal(fromEnv.http.port, 9000);
   assert.equal(fromEnv.role, "worker");
   const fromFlag = loadConfig(["--port", "9100", "--role=api"], { PORT: "9000", NOMNOM_ROLE: "worker" })
@@ -30,4 +31,13 @@ Deno.test("loadConfig() rejects a bad value in one line naming the flag or the e
 Deno.test("loadConfig() returns help for --help on each command", () => {
   assert.match(loadConfig(["--help"], {}).help!, /--nats-url <value>.*NATS_URL/);
   assert.match(loadConfig(["migrate", "--help"], {}).help!, /Create or upgrade the tables/);
+});
+
+Deno.test("loadConfig() runs role all on embedded services, and asks api and worker roles for real ones", () => {
+  const demo = loadConfig([], {}).config!;
+  assert.equal(demo.natsUrl, undefined);
+  assert.equal(demo.databaseUrl, undefined);
+  assert.throws(() => loadConfig(["--role=api"], {}), /--role=api needs --nats-url \(NATS_URL\)/);
+  assert.throws(() => loadConfig(["--role=worker", "--nats-url=nats://x"], {}), /needs --database-url/);
+  assert.throws(() => loadConfig(["migrate"], {}), /nomnom migrate needs --database-url/);
 });
