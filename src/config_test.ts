@@ -10,7 +10,11 @@ Deno.test("loadConfig() prefers flags over env over defaults", () => {
   const fromEnv = loadConfig([], { ...urls, PORT: "9000", NOMNOM_ROLE: "worker" }).config!;
   assert.equal(fromEnv.http.port, 9000);
   assert.equal(fromEnv.role, "worker");
-  const fromFlag = loadConfig(["--port", "9100", "--role=api"], { PORT: "9000", NOMNOM_ROLE: "worker" })
+  const fromFlag = loadConfig(["--port", "9100", "--role=api"], {
+    ...urls,
+    PORT: "9000",
+    NOMNOM_ROLE: "worker",
+  })
     .config!;
   assert.equal(fromFlag.http.port, 9100);
   assert.equal(fromFlag.role, "api");
