@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import process from "node:process";
 import { run } from "./src/app.ts";
-import { printRegistry, printTopology, runMigrate } from "./src/cli.ts";
+import { printRegistry, printTopology, runHealthcheck, runMigrate } from "./src/cli.ts";
 import { runDlq } from "./src/cli_dlq.ts";
 import { loadConfig } from "./src/config.ts";
 import { isPostgresJsClosedSocketRace } from "./src/db/postgres_guard.ts";
@@ -21,11 +21,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = loaded.config;
+  const out = (line: string) => console.log(line);
+  if (config.command === "healthcheck") return await runHealthcheck(config, out);
   const log = createLogger(config.logLevel, {
     role: config.command === "run" ? config.role : config.command,
   });
   const registry = await loadEntities(config.entitiesDir);
-  const out = (line: string) => console.log(line);
   if (config.command === "validate") return printRegistry(registry, config, out);
   if (config.command === "topology") return printTopology(registry, config, out);
   if (config.command === "migrate") return await runMigrate(registry, config, log, out);

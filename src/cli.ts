@@ -69,3 +69,17 @@ export async function runMigrate(
     await sql.end({ timeout: 5 });
   }
 }
+
+/** `nomnom healthcheck [ready]`: 0 when the local process answers 200 (for container HEALTHCHECKs). */
+export async function runHealthcheck(config: Config, out: (line: string) => void): Promise<number> {
+  const port = config.role === "worker" ? config.opsPort : config.http.port;
+  const url = `http://127.0.0.1:${port}/${config.healthcheck ?? "health"}`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    out(`${url}: ${response.status} ${await response.text()}`);
+    return response.status === 200 ? 0 : 1;
+  } catch (error) {
+    out(`${url}: ${(error as Error).message}`);
+    return 1;
+  }
+}

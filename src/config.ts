@@ -8,7 +8,7 @@ import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 
 const ROLES = ["api", "worker", "all"] as const;
-const COMMANDS = ["run", "validate", "migrate", "topology", "dlq"] as const;
+const COMMANDS = ["run", "validate", "migrate", "topology", "dlq", "healthcheck"] as const;
 const DLQ_ACTIONS = ["list", "show", "replay", "drop"] as const;
 
 /** Flags of `nomnom dlq` only (no env twins: they describe one invocation, not a deployment). */
@@ -162,6 +162,8 @@ type Settings = { [K in SettingName]: z.output<(typeof SETTINGS)[K]["schema"]> }
 /** The resolved configuration every module receives (or a slice of). */
 export type Config = {
   command: (typeof COMMANDS)[number];
+  /** `nomnom healthcheck [ready]`: which endpoint to ask. */
+  healthcheck?: "health" | "ready";
   /** `nomnom dlq <action> [id]` and its filter. */
   dlq?: {
     action: (typeof DLQ_ACTIONS)[number];
@@ -256,6 +258,10 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       limit,
       all: v.all === true,
     };
+  } else if (command === "healthcheck") {
+    if (extra.length > 1 || (extra[0] && extra[0] !== "ready" && extra[0] !== "health")) {
+      throw new ConfigError(`"nomnom healthcheck" takes "health" (default) or "ready".`);
+    }
   } else {
     if (extra.length > 0) throw new ConfigError(`Unexpected argument "${extra[0]}".`);
     const stray = Object.keys(DLQ_FLAGS).find((f) =>
@@ -296,6 +302,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     config: {
       command: command as Config["command"],
       dlq,
+      healthcheck: command === "healthcheck" ? (extra[0] === "ready" ? "ready" : "health") : undefined,
       role: s.role,
       entitiesDir: s.entities,
       http: { host: s.host, port: s.port },
@@ -339,6 +346,9 @@ const COMMAND_HELP: Record<Config["command"], string> = {
   dlq:
     "Inspect and act on the dead-letter queue: dlq list | show <id> | replay <id> | replay --entity E ... | " +
     "drop <id>.",
+  healthcheck:
+    "Ask the local process for /health (or /ready with `healthcheck ready`): exit 0 on a 200. For " +
+    "container HEALTHCHECKs; the port is --port, or --ops-port with --role=worker.",
 };
 
 /** Every setting with its flag, env twin and default: the source of `--help` and of README's table. */
@@ -372,7 +382,7 @@ function helpText(command: Config["command"]): string {
     "",
     COMMAND_HELP[command],
     "",
-    "Commands: run (default), validate, migrate, topology, dlq. Each accepts --help.",
+    "Commands: run (default), validate, migrate, topology, dlq, healthcheck. Each accepts --help.",
     ...dlqRows,
     "",
     "Flags (flags win over env, env over defaults):",

@@ -1,0 +1,24 @@
+# nomnom's image: one binary (bun build --compile, which needs no download beyond npm) and the example
+# entities, on distroless (glibc, CA certificates, nothing else), as a non-root user.
+#   docker build -t nomnom .
+#   docker run --rm -e NATS_URL=... -e DATABASE_URL=... -p 8080:8080 nomnom --role=api
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN ./node_modules/.bin/bun build --compile --minify build/bun_main.ts --outfile /nomnom
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+COPY --from=build /nomnom /nomnom
+COPY entities /entities
+ENV NOMNOM_ENTITIES=/entities \
+    HOST=0.0.0.0 \
+    PORT=8080 \
+    NOMNOM_OPS_PORT=9090
+USER nonroot
+EXPOSE 8080 9090
+# The binary probes itself: distroless has no curl. (--role=worker answers on the ops port.)
+HEALTHCHECK --interval=10s --timeout=4s --start-period=10s --retries=3 CMD ["/nomnom", "healthcheck"]
+ENTRYPOINT ["/nomnom"]
+CMD ["--role=all"]

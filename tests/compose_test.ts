@@ -1,0 +1,103 @@
+/**
+ * No Docker engine runs here, so compose.yaml and the Dockerfile are checked against the program itself:
+ * every nomnom service's command and environment must load as a valid config (known env names, a real role,
+ * URLs that name services of the file), published ports must be the ports the config listens on, and the
+ * entities path must be one the image contains.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { parse } from "yaml";
+import { describeSettings, loadConfig } from "../src/config.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+type Service = {
+  image?: string;
+  build?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  expose?: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+};
+
+const compose = parse(await readFile(ROOT + "compose.yaml", "utf8"), { merge: true }) as {
+  services: Record<string, Service>;
+};
+const dockerfile = await readFile(ROOT + "Dockerfile", "utf8");
+const nomnomServices = Object.entries(compose.services).filter(([, s]) => s.image === "nomnom:local");
+const dockerEnv = Object.fromEntries(
+  [...dockerfile.matchAll(/^\s*(?:ENV\s+)?([A-Z_]+)=(\S+?)\s*\\?$/gm)].map((m) => [m[1], m[2]]),
+);
+
+Deno.test("compose.yaml runs one api and two workers of the image nomnom builds", () => {
+  assert.deepEqual(nomnomServices.map(([name]) => name).sort(), ["api", "worker"]);
+  assert.ok(
+    nomnomServices.some(([, s]) => s.build === "."),
+    "one service builds the image from the Dockerfile",
+  );
+  assert.equal((compose.services.worker as { deploy?: { replicas?: number } }).deploy?.replicas, 2);
+});
+
+Deno.test("every nomnom service's command and environment is a valid nomnom configuration", () => {
+  const known = new Set(describeSettings().map((s) => s.env));
+  for (const [name, service] of nomnomServices) {
+    const env = { ...dockerEnv, ...service.environment };
+    for (const key of Object.keys(service.environment ?? {})) {
+      assert.ok(known.has(key), `${name}: ${key} is a nomnom setting`);
+    }
+    const { config } = loadConfig(service.command ?? [], env);
+    assert.ok(config && config.role !== "all", `${name} runs a single role`);
+    for (const url of [config.natsUrl!, config.databaseUrl!]) {
+      const host = new URL(url).hostname;
+      assert.ok(compose.services[host], `${name}: ${url} names the compose service "${host}"`);
+      assert.equal(
+        service.depends_on?.[host]?.condition,
+        "service_healthy",
+        `${name} waits for ${host} to be healthy`,
+      );
+    }
+    const listening = config.role === "worker" ? config.opsPort : config.http.port;
+    for (const mapping of [...(service.ports ?? []), ...(service.expose ?? [])]) {
+      assert.equal(
+        Number(mapping.split(":").at(-1)),
+        listening,
+        `${name}: ${mapping} is the port nomnom listens on`,
+      );
+    }
+    const check = service.healthcheck!.test;
+    assert.deepEqual(check.slice(0, 3), ["CMD", "/nomnom", "healthcheck"]);
+    const probe = loadConfig(check.slice(3).filter((a) => a !== "ready").concat(), env).config!;
+    assert.equal(probe.role, config.role, `${name}'s healthcheck asks the port of its own role`);
+  }
+});
+
+Deno.test("NATS runs with JetStream and monitoring, PostgreSQL with a volume and a healthcheck", () => {
+  const nats = compose.services.nats;
+  assert.ok(nats.command!.includes("-js"));
+  assert.ok(nats.ports!.some((p) => p.endsWith(":8222")), "monitoring port for KEDA/jsz");
+  const pg = compose.services.postgres as Service & { volumes?: string[] };
+  assert.ok(pg.volumes?.some((v) => v.endsWith(":/var/lib/postgresql/data")));
+  assert.ok(pg.healthcheck);
+  const pgUrl = new URL(
+    loadConfig(compose.services.api.command!, { ...compose.services.api.environment }).config!.databaseUrl!,
+  );
+  assert.equal(pgUrl.password, pg.environment!.POSTGRES_PASSWORD);
+  assert.equal(pgUrl.pathname.slice(1), pg.environment!.POSTGRES_DB);
+});
+
+Deno.test("the image holds the binary and the entities its config points at", () => {
+  assert.match(dockerfile, /COPY --from=build \/nomnom \/nomnom/);
+  assert.match(dockerfile, /ENTRYPOINT \["\/nomnom"\]/);
+  assert.match(dockerfile, /USER nonroot/);
+  assert.match(dockerfile, /HEALTHCHECK .*"\/nomnom", "healthcheck"/);
+  const copied = dockerfile.match(/^COPY (\S+) (\/\S+)$/m)!;
+  assert.ok(existsSync(ROOT + copied[1]), `${copied[1]} exists in the repository`);
+  assert.equal(dockerEnv.NOMNOM_ENTITIES, copied[2], "NOMNOM_ENTITIES is where the entities are copied");
+  assert.match(
+    dockerfile,
+    /bun build --compile --minify build\/bun_main\.ts/,
+    "the same build as deno task build:bun",
+  );
+});
