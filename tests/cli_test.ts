@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { createTestEnv, post, statuses, type TestEnv, TPCH, waitFor } from "./harness.ts";
+import { allCompleted, createTestEnv, post, statuses, type TestEnv, TPCH, waitFor } from "./harness.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -110,10 +110,7 @@ Deno.test("nomnom dlq lists, shows and bulk-replays dead letters", async () => {
     assert.equal(replay.code, 0, replay.stderr);
     assert.match(replay.stdout, /matched 3, replayed 3, failed 0/);
     assert.match(replay.stderr, /replaying: 3\/3/);
-    await waitFor(
-      "replayed",
-      async () => [...(await statuses(env.sql, ids)).values()].every((s) => s === "completed"),
-    );
+    await allCompleted(env.sql, ids);
   } finally {
     await env.close();
   }

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { createTestEnv, post, statuses, TPCH, waitFor } from "./harness.ts";
+import { allCompleted, createTestEnv, post, statuses, TPCH, waitFor } from "./harness.ts";
 import { startPrivateNats } from "./private_nats.ts";
 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
@@ -89,10 +89,7 @@ Deno.test("/stats and /metrics report real figures, and /metrics passes promtool
           .message_id as string,
       );
     }
-    await waitFor(
-      "completed",
-      async () => [...(await statuses(env.sql, ids)).values()].every((s) => s === "completed"),
-    );
+    await allCompleted(env.sql, ids);
     const stats = (await get(`${all.url}/stats`)).json();
     assert.equal(stats.entities.Order.completed, 3);
     assert.equal(stats.entities.Order.accepted_by_this_process, 3);
