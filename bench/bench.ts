@@ -101,7 +101,7 @@ const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** di
 function startNomnom(
   args: string[],
   rt = runtime,
-): { child: ChildProcess; url: Promise<string>; err: () => string } {
+): { child: ChildProcess; url: () => Promise<string>; err: () => string } {
   const [cmd, pre] = rt === "bun"
     ? [join(ROOT, "node_modules/.bin/bun"), ["run", join(ROOT, "main.ts")]]
     : [join(ROOT, "node_modules/.bin/deno"), ["run", "-A", join(ROOT, "main.ts")]];
@@ -111,7 +111,7 @@ function startNomnom(
   let err = "";
   child.stdout!.on("data", (c) => out += c);
   child.stderr!.on("data", (c) => err += c);
-  const url = (async () => {
+  const url = async () => {
     for (let i = 0; i < 600; i++) {
       const m = out.match(/API +(http:\S+)/);
       if (m) return m[1];
@@ -119,7 +119,7 @@ function startNomnom(
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error("nomnom did not print its banner");
-  })();
+  };
   return { child, url, err: () => err };
 }
 
@@ -316,7 +316,7 @@ try {
     const ns = `${id}api`;
     const t = await resetNamespace(ns);
     const api = startNomnom(["--role=api", "--port=0", ...flags(ns)]);
-    const url = await api.url;
+    const url = await api.url();
     const streamMessages = async () => (await jsm.streams.info(t.ingest.name)).state.messages;
     for (const c of CONCURRENCY) {
       const r = await wrk(`${url}/ingest/message/Order`, bodiesFile, c, SECONDS);
@@ -420,7 +420,7 @@ try {
     const t = await resetNamespace(ns);
     await resetTables();
     const all = startNomnom(["--role=all", "--port=0", ...flags(ns)]);
-    const url = await all.url;
+    const url = await all.url();
     const r = await wrk(`${url}/ingest/message/Order`, bodiesFile, 64, E2E_SECONDS);
     const ok = r.requests - r.non_2xx - r.socket_errors;
     const drainedBy = performance.now() + 120_000;

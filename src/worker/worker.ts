@@ -66,6 +66,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const processBatch = async (batch: JsMsg[]): Promise<void> => {
     counters.batches++;
     deps.metrics?.batchSize.observe(batch.length);
+    const started = performance.now();
     const decoded: Decoded[] = [];
     const seen = new Set<number>();
     for (const msg of batch) {
@@ -83,7 +84,13 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
         }
       }
     }
+    const decodedAt = performance.now();
     await writeOrIsolate(decoded);
+    log.debug("batch", {
+      size: batch.length,
+      decode_ms: Math.round(decodedAt - started),
+      write_ms: Math.round(performance.now() - decodedAt),
+    });
   };
 
   /** Write the batch; on a permanent failure, split it to find the rejected message(s). */
