@@ -5,7 +5,6 @@
  */
 import type { FieldIssue } from "../errors.ts";
 import { PayloadError } from "../errors.ts";
-import { fieldSchema } from "./field_types.ts";
 import type { Entity, Field, Registry } from "./types.ts";
 
 /** One row-to-be of an entity: its field values, and its position among the message's instances of that entity. */
@@ -87,13 +86,23 @@ type Context = {
 };
 
 function computeInstance(entity: Entity, ctx: Context, issues: FieldIssue[]): Record<string, unknown> {
-  const values: Record<string, unknown> = {};
+  const raw: Record<string, unknown> = {};
+  let paths: Record<string, string> | undefined; // where a value came from, when not its field's name
   for (const field of entity.fields) {
     const { value, path } = computeField(field, ctx);
-    const checked = fieldSchema(field.type, field.nullable).safeParse(value);
-    if (checked.success) values[field.name] = checked.data ?? null;
-    else issues.push({ field: ctx.location + path, message: checked.error.issues[0].message });
+    raw[field.name] = value;
+    if (path !== field.name) (paths ??= {})[field.name] = path;
   }
+  const checked = entity.messageSchema!.safeParse(raw);
+  if (!checked.success) {
+    for (const issue of checked.error.issues) {
+      const name = String(issue.path[0] ?? "");
+      issues.push({ field: ctx.location + (paths?.[name] ?? name), message: issue.message });
+    }
+    return raw;
+  }
+  const values = checked.data;
+  for (const field of entity.fields) values[field.name] ??= null; // a missing nullable field is stored as NULL
   return values;
 }
 

@@ -95,9 +95,7 @@ export function createRegistry(files: { path: string; text: string }[]): Registr
   for (const entity of ordered) {
     if (entity.parent) entities.get(entity.parent)!.children.push(entity.name);
   }
-  for (const entity of ordered) {
-    if (entity.kind !== "derived") entity.messageSchema = createMessageSchema(entity);
-  }
+  for (const entity of ordered) entity.messageSchema = createMessageSchema(entity);
   const map = new Map(ordered.map((e) => [e.name, e]));
   for (const entity of ordered) Object.freeze(entity);
   return Object.freeze({

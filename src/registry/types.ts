@@ -57,7 +57,7 @@ export type Entity = {
   root: string;
   /** Derived entities whose parent is this one, in registry order. */
   children: string[];
-  /** Validates a message of this entity; only root and reference entities have one. */
+  /** Validates a message of this entity (root, reference) or the computed values of an instance (derived). */
   messageSchema?: z.ZodType<Record<string, unknown>>;
 };
 
