@@ -3,6 +3,7 @@
  * and a UNIQUE index on exactly the columns its upsert names in ON CONFLICT.
  */
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { migrate } from "../src/db/migrate.ts";
 import { createEntityStatements } from "../src/db/statements.ts";
 import { silentLogger } from "../src/log.ts";
@@ -61,6 +62,38 @@ Deno.test("migrate() run by several workers at once does not race", async () => 
     const registry = await loadRegistry(TPCH + "entities");
     const results = await Promise.all([1, 2, 3].map(() => migrate(env.sql, registry, silentLogger)));
     assert.equal(results.flat().filter((c) => c.startsWith("created table orders")).length, 1);
+  } finally {
+    await env.close();
+  }
+});
+
+Deno.test("migrate() on an up-to-date schema takes no table lock, so it never waits on (or deadlocks with) running writers", async () => {
+  const env = await createTestEnv();
+  try {
+    const registry = await loadRegistry(TPCH + "entities");
+    await migrate(env.sql, registry, silentLogger);
+    // A worker mid-transaction: ROW EXCLUSIVE on every table it writes, held until it commits.
+    const writer = await env.sql.reserve();
+    const tables = [...registry.stored.map((e) => `"${e.storage!.table}"`), "nomnom.messages"];
+    await writer.unsafe("BEGIN");
+    await writer.unsafe(`LOCK TABLE ${tables.join(", ")} IN ROW EXCLUSIVE MODE`);
+    try {
+      // Any DDL on those tables (ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) would wait for the writer:
+      // lock_timeout turns that wait into an error instead of a hung test.
+      const starting = postgres(env.config.databaseUrl!, {
+        max: 1,
+        onnotice: () => {},
+        connection: { lock_timeout: 2000 },
+      });
+      try {
+        assert.deepEqual(await migrate(starting, registry, silentLogger), []);
+      } finally {
+        await starting.end();
+      }
+    } finally {
+      await writer.unsafe("ROLLBACK");
+      writer.release();
+    }
   } finally {
     await env.close();
   }

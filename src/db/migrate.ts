@@ -1,81 +1,109 @@
 /**
  * The migration derived from the registry: nomnom's own schema and status table, then a table, its UNIQUE
  * constraint on the entity's key and its indexes for every stored entity (root, reference and derived).
- * Idempotent, serialized by an advisory lock so that workers starting together do not race, and outside the
- * data transactions.
+ *
+ * Every role migrates at start, often while other workers are writing. So the migration reads the catalog first
+ * and issues only the DDL that is missing: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` and `CREATE INDEX IF NOT
+ * EXISTS` lock their table even when there is nothing to do, and a start that held such locks deadlocked with
+ * running workers (seen with two workers starting while a backlog drained). Serialized by an advisory lock, so
+ * that workers starting together do not race, and outside the data transactions.
  */
 import type { Logger } from "../log.ts";
-import { PG_TYPES } from "../registry/field_types.ts";
 import { sqlIdent } from "../registry/names.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 import type { Sql } from "./connect.ts";
 import {
-  createTableStatements,
-  DERIVED_META_COLUMNS,
+  createEntityTableSpec,
   keyConstraintName,
-  META_COLUMNS,
-  STATUS_TABLE_STATEMENTS,
+  NOMNOM_SCHEMA,
+  STATUS_TABLE,
+  type TableSpec,
 } from "./statements.ts";
 
 const MIGRATION_LOCK = 0x6e6f6d6e; // "nomn"
 
-/** Create or upgrade every table the registry needs. Returns a line per change made. */
+/** Deadlock and lock timeout: a schema change raced the writers of another version; try again. */
+const LOCK_CONFLICTS = new Set(["40P01", "55P03"]);
+const ATTEMPTS = 5;
+
+/** Create or upgrade every table the registry needs. Returns a line per change made (none when up to date). */
 export async function migrate(sql: Sql, registry: Registry, log: Logger): Promise<string[]> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      const changes = await migrateOnce(sql, registry);
+      for (const change of changes) log.info("migration", { change });
+      return changes;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (attempt >= ATTEMPTS || !code || !LOCK_CONFLICTS.has(code)) throw error;
+      log.warn("migration met a lock conflict; trying again", { attempt, error });
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
+}
+
+async function migrateOnce(sql: Sql, registry: Registry): Promise<string[]> {
   const changes: string[] = [];
   await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
-    for (const statement of STATUS_TABLE_STATEMENTS) await tx.unsafe(statement);
+    const [{ exists }] =
+      await tx`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${NOMNOM_SCHEMA})`;
+    if (!exists) await tx.unsafe(`CREATE SCHEMA ${NOMNOM_SCHEMA}`);
+    changes.push(...(await ensureTable(tx as unknown as Sql, STATUS_TABLE)).changes);
     for (const entity of registry.stored) {
-      const table = entity.storage!.table;
-      const [{ exists }] = await tx`SELECT to_regclass(${sqlIdent(table)}) IS NOT NULL AS exists`;
-      for (const statement of createTableStatements(entity)) await tx.unsafe(statement);
-      if (!exists) {
-        changes.push(`created table ${table} (${entity.name})`);
-        continue;
-      }
-      changes.push(...await upgradeTable(tx as unknown as Sql, entity));
+      const table = await ensureTable(tx as unknown as Sql, createEntityTableSpec(entity));
+      changes.push(...table.changes);
+      if (!table.created) changes.push(...await ensureKey(tx as unknown as Sql, entity));
     }
   });
-  for (const change of changes) log.info("migration", { change });
   return changes;
 }
 
-/** Bring an existing table up to the entity: add missing columns, and the key constraint if it is missing. */
-async function upgradeTable(tx: Sql, entity: Entity): Promise<string[]> {
-  const s = entity.storage!;
+/** Create the table, or add the columns and indexes it lacks. */
+async function ensureTable(tx: Sql, spec: TableSpec): Promise<{ created: boolean; changes: string[] }> {
+  const qualified = (name: string) => (spec.schema ? `${spec.schema}.` : "") + sqlIdent(name);
+  const [{ exists }] = await tx`SELECT to_regclass(${qualified(spec.name)}) IS NOT NULL AS exists`;
+  if (!exists) {
+    await tx.unsafe(spec.create);
+    for (const index of spec.indexes) await tx.unsafe(index.create);
+    return { created: true, changes: [`created table ${spec.label}`] };
+  }
   const changes: string[] = [];
   const present = new Set(
     (await tx`SELECT column_name FROM information_schema.columns
-              WHERE table_schema = current_schema() AND table_name = ${s.table}`).map((r) => r.column_name),
+              WHERE table_schema = COALESCE(${spec.schema ?? null}, current_schema())
+                AND table_name = ${spec.name}`).map((r) => r.column_name),
   );
-  const wanted: [string, string][] = [
-    ...s.columns.map((c) => [c.name, PG_TYPES[c.type]] as [string, string]),
-    ...Object.entries(META_COLUMNS),
-    ...(entity.kind === "derived" ? Object.entries(DERIVED_META_COLUMNS) : []),
-  ];
-  for (const [name, type] of wanted) {
-    if (present.has(name)) continue;
-    // Added as NULL-able: existing rows have no value. New rows are still validated before they are written.
-    await tx.unsafe(
-      `ALTER TABLE ${sqlIdent(s.table)} ADD COLUMN ${sqlIdent(name)} ${type.replace(/ NOT NULL.*/, "")}`,
-    );
-    changes.push(`added column ${s.table}.${name}`);
+  for (const column of spec.columns) {
+    if (present.has(column.name)) continue;
+    await tx.unsafe(`ALTER TABLE ${qualified(spec.name)} ADD COLUMN ${sqlIdent(column.name)} ${column.add}`);
+    changes.push(`added column ${spec.name}.${column.name}`);
   }
+  for (const index of spec.indexes) {
+    const [{ found }] = await tx`SELECT to_regclass(${qualified(index.name)}) IS NOT NULL AS found`;
+    if (found) continue;
+    await tx.unsafe(index.create);
+    changes.push(`added index ${index.name} to ${spec.name}`);
+  }
+  return { created: false, changes };
+}
+
+/** The entity's UNIQUE key: if no unique index covers exactly its columns, nomnom's constraint moves there. */
+async function ensureKey(tx: Sql, entity: Entity): Promise<string[]> {
+  const s = entity.storage!;
   const keyed = await tx`
     SELECT 1 FROM pg_index i
     WHERE i.indrelid = ${sqlIdent(s.table)}::regclass AND i.indisunique
       AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
            FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey))
           = (SELECT array_agg(k ORDER BY k) FROM unnest(${s.key}::text[]) k)`;
-  if (keyed.length === 0) {
-    // The entity's key changed (or the constraint was dropped): nomnom's constraint moves to the new columns.
-    // If existing rows repeat the new key, this fails, and the migration with it, naming the constraint.
-    const name = sqlIdent(keyConstraintName(s.table));
-    await tx.unsafe(`ALTER TABLE ${sqlIdent(s.table)} DROP CONSTRAINT IF EXISTS ${name}`);
-    await tx.unsafe(
-      `ALTER TABLE ${sqlIdent(s.table)} ADD CONSTRAINT ${name} UNIQUE (${s.key.map(sqlIdent).join(", ")})`,
-    );
-    changes.push(`added unique key (${s.key.join(", ")}) to ${s.table}`);
-  }
-  return changes;
+  if (keyed.length > 0) return [];
+  // The entity's key changed (or the constraint was dropped). If existing rows repeat the new key, this fails,
+  // and the migration with it, naming the constraint.
+  const name = sqlIdent(keyConstraintName(s.table));
+  await tx.unsafe(`ALTER TABLE ${sqlIdent(s.table)} DROP CONSTRAINT IF EXISTS ${name}`);
+  await tx.unsafe(
+    `ALTER TABLE ${sqlIdent(s.table)} ADD CONSTRAINT ${name} UNIQUE (${s.key.map(sqlIdent).join(", ")})`,
+  );
+  return [`added unique key (${s.key.join(", ")}) to ${s.table}`];
 }

@@ -24,9 +24,12 @@ export type EntityStatements = {
   entity: Entity;
   /** Parameter order of `upsert`: stored columns, then the meta columns listed here. */
   params: string[];
-  /** Upsert of a batch; `RETURNING _root_key_or_seq` tells which rows were written (newer than what was there). */
+  /**
+   * Upsert of a batch. `RETURNING _seq, inserted` tells which rows were written (newer than what was there) and
+   * which of those are new keys: a new root has no old children to delete.
+   */
   upsert: string;
-  /** Derived tables only: delete the children of the given roots that are older than the new message. */
+  /** Derived tables only: delete the children of the given roots ($1) written before sequence $2. */
   deleteStaleChildren?: string;
 };
 
@@ -35,8 +38,24 @@ export function keyConstraintName(table: string): string {
   return `${table.slice(0, 51)}_nomnom_key`;
 }
 
-/** CREATE TABLE / INDEX statements of a stored entity (idempotent). */
-export function createTableStatements(entity: Entity): string[] {
+/**
+ * What a table must look like: how to create it, the columns to add when an older table lacks them (nullable:
+ * existing rows have no value), and its secondary indexes. The migration compares it with the catalog and only
+ * issues the DDL that is missing, so a schema that is up to date takes no table lock at all.
+ */
+export type TableSpec = {
+  /** Schema, or undefined for the connection's current schema (the entity tables). */
+  schema?: string;
+  name: string;
+  /** For the migration's report: the table and what it stores. */
+  label: string;
+  create: string;
+  columns: { name: string; add: string }[];
+  indexes: { name: string; create: string }[];
+};
+
+/** The table of a stored entity. */
+export function createEntityTableSpec(entity: Entity): TableSpec {
   const s = entity.storage!;
   const table = sqlIdent(s.table);
   const meta = { ...META_COLUMNS, ...(entity.kind === "derived" ? DERIVED_META_COLUMNS : {}) };
@@ -46,15 +65,20 @@ export function createTableStatements(entity: Entity): string[] {
     ...Object.entries(meta).map(([name, type]) => `${sqlIdent(name)} ${type}`),
     `CONSTRAINT ${sqlIdent(keyConstraintName(s.table))} UNIQUE (${s.key.map(sqlIdent).join(", ")})`,
   ];
-  const statements = [`CREATE TABLE IF NOT EXISTS ${table} (\n  ${lines.join(",\n  ")}\n)`];
-  if (entity.kind === "derived") {
-    statements.push(
-      `CREATE INDEX IF NOT EXISTS ${
-        sqlIdent(`${s.table.slice(0, 49)}_nomnom_root`)
-      } ON ${table} ("_root_key")`,
-    );
-  }
-  return statements;
+  const columns = [
+    ...s.columns.map((c) => ({ name: c.name, add: PG_TYPES[c.type] })),
+    ...Object.entries(meta).map(([name, type]) => ({ name, add: type.replace(/ NOT NULL.*/, "") })),
+  ];
+  const root = `${s.table.slice(0, 49)}_nomnom_root`;
+  return {
+    name: s.table,
+    label: `${s.table} (${entity.name})`,
+    create: `CREATE TABLE ${table} (\n  ${lines.join(",\n  ")}\n)`,
+    columns,
+    indexes: entity.kind === "derived"
+      ? [{ name: root, create: `CREATE INDEX ${sqlIdent(root)} ON ${table} ("_root_key")` }]
+      : [],
+  };
 }
 
 /** The upsert (and, for derived entities, the stale-children delete) of a stored entity. */
@@ -88,19 +112,25 @@ export function createEntityStatements(entity: Entity): EntityStatements {
     `FROM unnest(${columns.map((_, i) => `$${i + 1}::text[]`).join(", ")}) AS u(${aliases.join(", ")})`,
     `ON CONFLICT (${s.key.map(sqlIdent).join(", ")}) DO UPDATE SET ${updates.join(", ")}`,
     `WHERE ${guard}`,
-    `RETURNING t."_seq"`,
+    // xmax is 0 on a row version that an INSERT made, and set on one that the DO UPDATE made.
+    `RETURNING t."_seq", (t.xmax = 0) AS "inserted"`,
   ].join("\n");
+  // Old children of replaced roots. `= ANY($1)` probes the _root_key index once per key (a join against
+  // unnest() was planned as a scan of the whole child table). One bound for the batch is enough: the root upsert
+  // holds each root's row lock and only a newer message wins it, so every child already there for a replaced
+  // root is older than that root's new message, and so older than the batch's newest winner ($2).
   const deleteStaleChildren = derived
-    ? `DELETE FROM ${table} AS t USING unnest($1::text[], $2::text[]) AS w(root_key, seq)\n` +
-      `WHERE t."_root_key" = w.root_key AND t."_seq" < w.seq::bigint`
+    ? `DELETE FROM ${table} AS t WHERE t."_root_key" = ANY($1::text[]) AND t."_seq" < $2::bigint`
     : undefined;
   return { entity, params: columns.map((c) => c.name), upsert, deleteStaleChildren };
 }
 
-/** DDL of nomnom's own tables. `history` keeps every status change of a message (replays included). */
-export const STATUS_TABLE_STATEMENTS = [
-  `CREATE SCHEMA IF NOT EXISTS ${NOMNOM_SCHEMA}`,
-  `CREATE TABLE IF NOT EXISTS ${NOMNOM_SCHEMA}.messages (
+/** nomnom's status table. `history` keeps every status change of a message (replays included). */
+export const STATUS_TABLE: TableSpec = {
+  schema: NOMNOM_SCHEMA,
+  name: "messages",
+  label: `${NOMNOM_SCHEMA}.messages (message status)`,
+  create: `CREATE TABLE ${NOMNOM_SCHEMA}.messages (
   message_id text PRIMARY KEY,
   entity text NOT NULL,
   status text NOT NULL,
@@ -112,10 +142,17 @@ export const STATUS_TABLE_STATEMENTS = [
   next_attempt_at timestamptz,
   history jsonb NOT NULL DEFAULT '[]'
 )`,
-  `ALTER TABLE ${NOMNOM_SCHEMA}.messages ADD COLUMN IF NOT EXISTS next_attempt_at timestamptz`,
-  `ALTER TABLE ${NOMNOM_SCHEMA}.messages ADD COLUMN IF NOT EXISTS history jsonb NOT NULL DEFAULT '[]'`,
-  `CREATE INDEX IF NOT EXISTS messages_status_time ON ${NOMNOM_SCHEMA}.messages (status, processed_at, message_id)`,
-];
+  // Columns later versions added; a table made by an earlier one gets them.
+  columns: [
+    { name: "next_attempt_at", add: "timestamptz" },
+    { name: "history", add: "jsonb NOT NULL DEFAULT '[]'" },
+  ],
+  indexes: [{
+    name: "messages_status_time",
+    create:
+      `CREATE INDEX messages_status_time ON ${NOMNOM_SCHEMA}.messages (status, processed_at, message_id)`,
+  }],
+};
 
 /**
  * Upsert of a batch of status rows, appending one event per row to its history. Parameters: ids, entities,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createRegistry } from "../registry/load.ts";
-import { createEntityStatements, createTableStatements } from "./statements.ts";
+import { createEntityStatements, createEntityTableSpec } from "./statements.ts";
 
 const registry = createRegistry([
   {
@@ -25,7 +25,7 @@ entity:
 
 Deno.test("the UNIQUE constraint and ON CONFLICT name the same columns", () => {
   for (const entity of registry.stored) {
-    const ddl = createTableStatements(entity)[0];
+    const ddl = createEntityTableSpec(entity).create;
     const unique = ddl.match(/UNIQUE \(([^)]*)\)/)![1];
     const conflict = createEntityStatements(entity).upsert.match(/ON CONFLICT \(([^)]*)\)/)![1];
     assert.equal(unique, conflict, entity.name);
@@ -41,7 +41,7 @@ Deno.test("upserts are guarded by the stream sequence and use one text[] paramet
 
 Deno.test("a derived entity without unicity fields is keyed by message and position, and records its root", () => {
   const item = registry.entities.get("Item")!;
-  assert.match(createTableStatements(item)[0], /UNIQUE \("_message_id", "_index"\)/);
-  assert.match(createTableStatements(item)[0], /"_root_key" text NOT NULL/);
+  assert.match(createEntityTableSpec(item).create, /UNIQUE \("_message_id", "_index"\)/);
+  assert.match(createEntityTableSpec(item).create, /"_root_key" text NOT NULL/);
   assert.ok(createEntityStatements(item).deleteStaleChildren);
 });
