@@ -36,6 +36,9 @@ export type Worker = { counters: WorkerCounters; stop(): Promise<void> };
 
 type Decoded = { msg: JsMsg; item: BatchItem };
 
+/** Batches written at once by one worker (each holds a connection while its transaction runs). */
+const MAX_IN_FLIGHT = 2;
+
 /** Start consuming. `stop()` stops pulling, finishes the batch in hand and returns. */
 export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const { js, topology, settings, log } = deps;
@@ -44,21 +47,33 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const counters: WorkerCounters = { batches: 0, completed: 0, retried: 0, deadLettered: 0 };
   const deadLetter = createDeadLetterer(deps);
 
+  // Up to MAX_IN_FLIGHT batches at once, each in its own transaction: the next batch is decoded while the
+  // current one waits on PostgreSQL. Rows are locked in key order, so concurrent batches wait, not deadlock.
   let pending: JsMsg[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let chain: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => {
+  const inFlight = new Set<Promise<void>>();
+  const flush = (): void => {
     clearTimeout(timer);
     timer = undefined;
     const batch = pending;
     pending = [];
-    if (batch.length > 0) {
-      chain = chain.then(() => processBatch(batch)).catch((error) => {
-        // processBatch settles every message itself; reaching here is a bug, and the messages will be redelivered.
-        log.error("batch failed unexpectedly; its messages will be redelivered", { error });
-      });
-    }
-    return chain;
+    if (batch.length === 0) return;
+    const running: Promise<void> = processBatch(batch).catch((error) => {
+      // processBatch settles every message itself; reaching here is a bug, and the messages will be redelivered.
+      log.error("batch failed unexpectedly; its messages will be redelivered", { error });
+    }).finally(() => {
+      inFlight.delete(running);
+      if (pending.length > 0 && !timer) timer = setTimeout(flushWhenRoom, settings.batchLingerMs);
+    });
+    inFlight.add(running);
+  };
+  /** The linger timer: flush a partial batch, unless the pipeline is full (a finishing batch re-arms it). */
+  const flushWhenRoom = () => {
+    timer = undefined;
+    if (inFlight.size < MAX_IN_FLIGHT) flush();
+  };
+  const waitForRoom = async () => {
+    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
   };
 
   const count = (entity: string, outcome: "completed" | "retried" | "dead_lettered", n = 1) =>
@@ -168,10 +183,13 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const loop = (async () => {
     for await (const msg of messages) {
       pending.push(msg);
-      if (pending.length >= settings.batchSize) await flush();
-      else if (!timer) timer = setTimeout(flush, settings.batchLingerMs);
+      if (pending.length >= settings.batchSize) {
+        await waitForRoom();
+        flush();
+      } else if (!timer) timer = setTimeout(flushWhenRoom, settings.batchLingerMs);
     }
-    await flush();
+    await waitForRoom();
+    flush();
   })();
   log.info("worker started", { consumer: topology.consumer.durable_name, batch_size: settings.batchSize });
 
@@ -180,7 +198,7 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     async stop() {
       await messages.close();
       await loop;
-      await chain;
+      while (inFlight.size > 0) await Promise.all(inFlight);
     },
   };
 }
