@@ -137,7 +137,7 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
         const i = next++;
         const { raw, line } = lines[i];
         try {
-          const body = parseJson(encoder.encode(raw));
+          const body = parseJsonText(raw, `line ${line}`);
           const lineKey = key === undefined ? undefined : `${key}:${line}`;
           results[i] = { line, ...await accept(entityFor(body), encoder.encode(raw), body, lineKey) };
         } catch (error) {
@@ -155,7 +155,8 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
   app.post("/batch/:entity", async (c) => {
     const entity = findEntity(c.req.param("entity"));
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
-    const { status, body } = await batch(await c.req.text(), () => entity, key);
+    const text = decodeUtf8(await c.req.arrayBuffer(), "body");
+    const { status, body } = await batch(text, () => entity, key);
     return c.json(body, status);
   });
 
@@ -163,7 +164,8 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
     const fixed = c.req.query("entity") ?? c.req.header("X-Entity-Type");
     const entity = fixed ? findEntity(fixed) : undefined;
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
-    const { status, body } = await batch(await c.req.text(), (line) => {
+    const text = decodeUtf8(await c.req.arrayBuffer(), "body");
+    const { status, body } = await batch(text, (line) => {
       if (entity) return entity;
       const name = isObject(line) ? line.entity_type : undefined;
       if (typeof name !== "string") {
@@ -195,8 +197,21 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 function parseJson(bytes: Uint8Array, what = "body"): unknown {
   if (bytes.length === 0) throw new HttpError(400, `empty ${what}: send a JSON object`);
+  return parseJsonText(decodeUtf8(bytes, what), what);
+}
+
+/** Strict: invalid UTF-8 is the client's error, never replacement characters in stored data. */
+function decodeUtf8(bytes: Uint8Array | ArrayBuffer, what: string): string {
   try {
-    return JSON.parse(decoder.decode(bytes));
+    return decoder.decode(bytes);
+  } catch {
+    throw new HttpError(400, `${what} is not valid UTF-8`);
+  }
+}
+
+function parseJsonText(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
   } catch (error) {
     throw new HttpError(400, `malformed JSON in ${what}: ${(error as Error).message}`);
   }

@@ -62,7 +62,11 @@ function api(fail?: Error) {
     version: "test",
     limits: { messageBytes: 4096, batchBytes: 1 << 20 },
   });
-  const request = async (path: string, body: string, headers: Record<string, string> = {}) => {
+  const request = async (
+    path: string,
+    body: string | Uint8Array<ArrayBuffer>,
+    headers: Record<string, string> = {},
+  ) => {
     headers = { "content-type": "application/json", ...headers };
     const response = await app.request(path, { method: "POST", body, headers });
     return { status: response.status, headers: response.headers, body: await response.json() };
@@ -111,6 +115,19 @@ Deno.test("unknown entities are 404, derived entities say which root to post, ma
   assert.equal(malformed.status, 400);
   assert.match(malformed.body.error, /malformed JSON/);
   assert.equal((await request("/nope", "{}")).status, 404);
+});
+
+Deno.test("invalid UTF-8 is a 400, in a message and in an NDJSON batch, never stored as replacement characters", async () => {
+  const { request, published } = api();
+  const bytes = new TextEncoder().encode(order);
+  const broken = new Uint8Array([...bytes.slice(0, 20), 0xff, 0xfe, ...bytes.slice(20)]);
+  const single = await request("/ingest/message/Order", broken);
+  assert.equal(single.status, 400);
+  assert.match(single.body.error, /UTF-8/);
+  const batch = await request("/ingest/batch/Order", broken, { "content-type": "application/x-ndjson" });
+  assert.equal(batch.status, 400);
+  assert.match(batch.body.error, /UTF-8/);
+  assert.equal(published.length, 0);
 });
 
 Deno.test("POST /ingest/message finds the entity in ?entity=, X-Entity-Type, entity_type or a base64 envelope", async () => {
