@@ -24,10 +24,7 @@ export type EntityStatements = {
   entity: Entity;
   /** Parameter order of `upsert`: stored columns, then the meta columns listed here. */
   params: string[];
-  /**
-   * Upsert of a batch. `RETURNING _seq, inserted` tells which rows were written (newer than what was there) and
-   * which of those are new keys: a new root has no old children to delete.
-   */
+  /** Upsert of a batch; `RETURNING _seq` tells which rows were written (newer than what was there). */
   upsert: string;
   /** Derived tables only: delete the children of the given roots ($1) written before sequence $2. */
   deleteStaleChildren?: string;
@@ -112,8 +109,7 @@ export function createEntityStatements(entity: Entity): EntityStatements {
     `FROM unnest(${columns.map((_, i) => `$${i + 1}::text[]`).join(", ")}) AS u(${aliases.join(", ")})`,
     `ON CONFLICT (${s.key.map(sqlIdent).join(", ")}) DO UPDATE SET ${updates.join(", ")}`,
     `WHERE ${guard}`,
-    // xmax is 0 on a row version that an INSERT made, and set on one that the DO UPDATE made.
-    `RETURNING t."_seq", (t.xmax = 0) AS "inserted"`,
+    `RETURNING t."_seq"`,
   ].join("\n");
   // Old children of replaced roots. `= ANY($1)` probes the _root_key index once per key (a join against
   // unnest() was planned as a scan of the whole child table). One bound for the batch is enough: the root upsert

@@ -64,10 +64,8 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
         JSON.stringify(
           entity.storage?.naturalKey ? entity.storage.key.map((k) => item.decoded.root[k]) : [item.messageId],
         );
-      // Winners: the messages whose root row was written (the newest for its key). Replacing: those of them
-      // that updated an existing root, whose old children must go. Without a root table, all of them.
+      // Winners: the messages whose root row was written (the newest for its key); their old children go.
       let winners = group;
-      let replacing = group;
       const rootStatements = plan.statements.get(entity.name);
       if (rootStatements) {
         const rows = group.map((item) => ({
@@ -77,18 +75,14 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
         }));
         const written = await run(rootStatements.upsert, toParams(rootStatements, newestByKey(entity, rows)));
         const applied = new Set(written.map((r) => Number(r._seq)));
-        const updated = new Set(written.filter((r) => !r.inserted).map((r) => Number(r._seq)));
         winners = group.filter((item) => applied.has(item.seq));
-        replacing = winners.filter((item) => updated.has(item.seq));
       }
       if (winners.length === 0) continue;
       const keys = winners.map(rootKey);
-      const stale = replacing.map(rootKey);
+      const newest = String(Math.max(...winners.map((w) => w.seq)));
       for (const child of plan.descendants.get(entity.name) ?? []) {
         const st = plan.statements.get(child.name)!;
-        if (stale.length > 0) {
-          await run(st.deleteStaleChildren!, [stale, String(Math.max(...replacing.map((w) => w.seq)))]);
-        }
+        await run(st.deleteStaleChildren!, [keys, newest]);
         const rows: Row[] = [];
         winners.forEach((item, i) => {
           for (const instance of item.decoded.derived.get(child.name) ?? []) {
