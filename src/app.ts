@@ -27,7 +27,8 @@ import { createStatusFinder } from "./lifecycle/status.ts";
 import { connectNats, type Nats } from "./stream/connect.ts";
 import { ensureTopology } from "./stream/ensure.ts";
 import { createPublisher, type Publisher } from "./stream/publish.ts";
-import { createTopology, type Topology } from "./stream/topology.ts";
+import { createTopology, explainPayloadLimit, type Topology } from "./stream/topology.ts";
+import { ConfigError } from "./errors.ts";
 import { startWorker, type Worker } from "./worker/worker.ts";
 
 /** What modules share; each module fills in its part. */
@@ -69,6 +70,15 @@ const MODULES: Record<ModuleName, Module> = {
         rt.embedded.nats = url;
       }
       const nats = await connectNats(url, `nomnom-${rt.config.role}`, rt.log);
+      const tooLarge = explainPayloadLimit(
+        rt.config.limits.messageBytes,
+        nats.nc.info?.max_payload ?? Infinity,
+      );
+      if (tooLarge) {
+        await nats.nc.close();
+        await embedded?.stop();
+        throw new ConfigError(tooLarge);
+      }
       rt.nats = { ...nats, js: jetstream(nats.nc), jsm: await jetstreamManager(nats.nc) };
       return async () => {
         await nats.nc.drain();

@@ -24,8 +24,10 @@ const DLQ_FLAGS = {
 /** NATS subject tokens, stream names and durable names are all built from the namespace: keep it to a safe set. */
 const NAMESPACE = /^[a-z][a-z0-9_-]{0,31}$/;
 
+/** Digits only: "1e3", "0x50", " 8" and "" are errors, not numbers that happen to parse (BATCH_SIZE=ten). */
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number({ error: "must be a whole number" }).int("must be a whole number").min(min).max(max);
+  z.string().regex(/^\d+$/, "must be a whole number").transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 /** One entry per setting: flag name, env twin, schema (with default) and help text. Help and docs derive from it. */
 const SETTINGS = {
@@ -75,8 +77,9 @@ const SETTINGS = {
   },
   "max-message-bytes": {
     env: "NOMNOM_MAX_MESSAGE_BYTES",
-    schema: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
-    help: "largest message body (also the stream's max_msg_size)",
+    // NATS's default max_payload is 1 MiB for body and headers together: 1 MB leaves room for the headers.
+    schema: int(1024, 64 * 1024 * 1024).default(1_000_000),
+    help: "largest message body; must fit the NATS server's max_payload with 8 KiB to spare",
   },
   "max-batch-bytes": {
     env: "NOMNOM_MAX_BATCH_BYTES",

@@ -32,6 +32,14 @@ Deno.test("loadConfig() rejects a bad value in one line naming the flag or the e
   assert.throws(() => loadConfig(["frobnicate"], {}), /Unknown command "frobnicate"/);
 });
 
+Deno.test("loadConfig() takes whole numbers as digits only: empty, exponent, hex or out-of-range values are errors", () => {
+  for (const bad of ["", "1e3", "0x50", " 80", "8.5", "-1", "70000"]) {
+    assert.throws(() => loadConfig([`--port=${bad}`], {}), /--port=/, `--port=${JSON.stringify(bad)}`);
+  }
+  assert.throws(() => loadConfig(["--retry-budget-ms="], {}), /--retry-budget-ms="": must be a whole number/);
+  assert.equal(loadConfig(["--port=0"], {}).config!.http.port, 0);
+});
+
 Deno.test("loadConfig() returns help for --help on each command", () => {
   assert.match(loadConfig(["--help"], {}).help!, /--nats-url <value>.*NATS_URL/);
   assert.match(loadConfig(["migrate", "--help"], {}).help!, /Create or upgrade the tables/);

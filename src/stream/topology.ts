@@ -59,6 +59,21 @@ export type Topology = {
   parseSubject(subject: string): { entity: string; messageId: string };
 };
 
+/** Room for the subject and headers of a message (a dead letter's error headers included) next to its body. */
+export const ENVELOPE_BYTES = 8 * 1024;
+
+/**
+ * Why a body of `messageBytes` cannot pass through a NATS server whose `max_payload` (headers + body) is
+ * `maxPayload`, or undefined when it can. Checked at start: otherwise such bodies would get a 503 that no retry
+ * can ever cure.
+ */
+export function explainPayloadLimit(messageBytes: number, maxPayload: number): string | undefined {
+  if (messageBytes + ENVELOPE_BYTES <= maxPayload) return undefined;
+  return `--max-message-bytes=${messageBytes} does not fit the NATS server's max_payload of ${maxPayload} bytes ` +
+    `with ${ENVELOPE_BYTES} bytes for subject and headers: lower --max-message-bytes (NOMNOM_MAX_MESSAGE_BYTES) ` +
+    `to at most ${maxPayload - ENVELOPE_BYTES}, or raise max_payload in the nats-server configuration.`;
+}
+
 /** Compute the topology (pure). Throws if two streams' subjects could overlap (JetStream error 10065). */
 export function createTopology(
   config: Pick<Config, "namespace" | "stream" | "worker" | "limits">,
@@ -73,8 +88,9 @@ export function createTopology(
     max_age: 0,
     num_replicas: s.replicas,
     duplicate_window: nanos(s.duplicateWindowMs),
-    // The API refuses larger bodies with 413 before they reach NATS; the stream agrees on the same number.
-    max_msg_size: config.limits.messageBytes,
+    // The API refuses larger bodies with 413 before they reach NATS; the stream takes the same bodies plus the
+    // subject and headers nomnom adds (a dead letter's error headers included).
+    max_msg_size: config.limits.messageBytes + ENVELOPE_BYTES,
   };
   // Work-queue retention: a message is deleted once the worker acks it, so the stream holds exactly the backlog,
   // and with discard:new a full stream refuses publishes (clean 503) instead of dropping unprocessed messages.

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../config.ts";
 import { createRegistry } from "../registry/load.ts";
-import { createTopology, subjectsOverlap } from "./topology.ts";
+import { createTopology, explainPayloadLimit, subjectsOverlap } from "./topology.ts";
 
 const registry = createRegistry([{
   path: "o.yaml",
@@ -38,4 +38,12 @@ Deno.test("createTopology() gives every role the same disjoint streams, subjects
     assert.ok(a.dlq.subjects!.some((s) => subjectsOverlap(s, route.dlq)));
     assert.ok(!a.ingest.subjects!.some((s) => subjectsOverlap(s, route.dlq)));
   }
+});
+
+Deno.test("a message limit that cannot fit NATS's max_payload with its headers is refused, naming the flag", () => {
+  assert.equal(explainPayloadLimit(1_000_000, 1024 * 1024), undefined);
+  assert.match(
+    explainPayloadLimit(1024 * 1024, 1024 * 1024)!,
+    /--max-message-bytes=1048576 .* at most 1040384/,
+  );
 });
