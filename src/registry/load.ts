@@ -279,7 +279,9 @@ function resolveStorage(
     }
     return { table, idColumn, columns, key: [...unicity], naturalKey: true };
   }
-  const key = kind === "derived" && decl.repeated_for ? ["_message_id", "_index"] : ["_message_id"];
+  // A derived entity can have several instances per message even without `repeated_for` (a singleton under a
+  // repeated parent), so its rows are told apart by their position among the message's instances of the entity.
+  const key = kind === "derived" ? ["_message_id", "_index"] : ["_message_id"];
   return { table, idColumn, columns, key, naturalKey: false };
 }
 
