@@ -6,6 +6,7 @@
  */
 import type { DecodedMessage } from "../registry/derive.ts";
 import { toSqlText } from "../registry/field_types.ts";
+import { createKeyOf } from "../registry/key.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 import type { Sql } from "./connect.ts";
 import { createEntityStatements, type EntityStatements } from "./statements.ts";
@@ -60,10 +61,10 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
     for (const entity of plan.registry.ingestible) {
       const group = byEntity.get(entity.name);
       if (!group) continue;
+      // Children find their root by this text: canonical, so 5 and "5" (a bigint key) are one root.
+      const naturalKeyOf = entity.storage?.naturalKey ? createKeyOf(entity) : undefined;
       const rootKey = (item: BatchItem) =>
-        JSON.stringify(
-          entity.storage?.naturalKey ? entity.storage.key.map((k) => item.decoded.root[k]) : [item.messageId],
-        );
+        naturalKeyOf ? naturalKeyOf(item.decoded.root) : JSON.stringify([item.messageId]);
       // Winners: the messages whose root row was written (the newest for its key); their old children go.
       let winners = group;
       const rootStatements = plan.statements.get(entity.name);
@@ -112,12 +113,15 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
   });
 }
 
-/** One row per key (the highest `_seq` wins), sorted by key. */
-function newestByKey(entity: Entity, rows: Row[]): Row[] {
-  const key = entity.storage!.key;
+/**
+ * One row per key (the highest `_seq` wins), sorted by key. Keys are compared in PostgreSQL's terms (see
+ * registry/key.ts): two rows PostgreSQL sees as one key in one upsert fail it with 21000.
+ */
+export function newestByKey(entity: Entity, rows: Row[]): Row[] {
+  const keyOf = createKeyOf(entity);
   const newest = new Map<string, Row>();
   for (const row of rows) {
-    const k = JSON.stringify(key.map((c) => row[c]));
+    const k = keyOf(row);
     const seen = newest.get(k);
     if (!seen || (seen._seq as number) < (row._seq as number)) newest.set(k, row);
   }

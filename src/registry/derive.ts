@@ -5,6 +5,7 @@
  */
 import type { FieldIssue } from "../errors.ts";
 import { PayloadError } from "../errors.ts";
+import { createKeyOf } from "./key.ts";
 import type { Entity, Field, Registry } from "./types.ts";
 
 /** One row-to-be of an entity: its field values, and its position among the message's instances of that entity. */
@@ -149,9 +150,10 @@ function computeField(field: Field, ctx: Context): { value: unknown; path: strin
 function checkDuplicateKeys(entity: Entity, instances: Instance[], issues: FieldIssue[]): void {
   const storage = entity.storage;
   if (!storage?.naturalKey || instances.length < 2) return;
+  const keyOf = createKeyOf(entity); // 5 and "5" are one bigint key to PostgreSQL, so they are one here
   const seen = new Map<string, number>();
   for (const instance of instances) {
-    const key = JSON.stringify(storage.key.map((k) => instance.values[k]));
+    const key = keyOf(instance.values);
     const first = seen.get(key);
     if (first !== undefined) {
       issues.push({

@@ -233,3 +233,23 @@ Deno.test("loadRegistry() keys every derived entity without unicity fields by me
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("decodeMessage() rejects two line items whose keys differ only in notation", () => {
+  const registry = createRegistry([
+    { path: "order.yaml", text: ORDER },
+    {
+      path: "item.yaml",
+      text: `
+entity:
+  name: Item
+  source_type: derived
+  repeated_for: { entity: Order, field: items, each_known_as: it }
+  fields: [{ name: line, type: BigInt }, { name: price, type: Decimal }]
+  persistence: { database: { unicity_fields: [line, price] } }`,
+    },
+  ]);
+  const order = registry.entities.get("Order")!;
+  const items = [{ line: 5, price: "1.50" }, { line: "5", price: 1.5 }];
+  const [issue] = payloadIssues(() => decodeMessage(registry, order, { order_id: "O1", items }));
+  assert.match(issue.message, /Item #1 and #2 have the same key/);
+});

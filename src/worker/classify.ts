@@ -6,12 +6,12 @@
 import { PayloadError, TransientError } from "../errors.ts";
 
 /**
- * SQLSTATE classes that mean "the database rejects this data" (PostgreSQL appendix A): data exception,
- * integrity constraint violation, program limit exceeded (e.g. a value too large for an index). Retrying cannot
- * help; everything else (connection lost or refused, deadlock, serialization failure, shutdown, a cached plan
+ * SQLSTATE classes that mean "the database rejects this data" (PostgreSQL appendix A): cardinality violation
+ * (21000: one upsert touching a row twice, i.e. two rows with one key), data exception, integrity constraint
+ * violation, program limit exceeded (e.g. a value too large for an index). Retrying cannot help; everything else (connection lost or refused, deadlock, serialization failure, shutdown, a cached plan
  * invalidated by DDL, …) may pass on a later attempt.
  */
-const PERMANENT_SQLSTATE_CLASSES = new Set(["22", "23", "54"]);
+const PERMANENT_SQLSTATE_CLASSES = new Set(["21", "22", "23", "54"]);
 
 /** True when retrying the same write later may succeed. */
 export function isTransient(error: unknown): boolean {

@@ -22,7 +22,7 @@ Deno.test("isTransient() retries lost connections, deadlocks and serialization f
 });
 
 Deno.test("isTransient() dead-letters data the database rejects and invalid payloads", () => {
-  for (const code of ["22003", "23505", "23502", "22P02", "54000"]) {
+  for (const code of ["21000", "22003", "23505", "23502", "22P02", "54000"]) {
     assert.equal(isTransient({ code }), false, code);
   }
   assert.equal(isTransient(new PayloadError("Order", [{ field: "x", message: "bad" }])), false);
