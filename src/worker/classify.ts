@@ -24,8 +24,11 @@ export function isTransient(error: unknown): boolean {
   return true; // postgres.js / socket codes (CONNECTION_CLOSED, ECONNREFUSED, …) and unknown failures
 }
 
-/** Delay before the next attempt: exponential from `baseMs`, capped at `maxMs`, with ±20 % jitter. */
+/**
+ * Delay before the next attempt: exponential from `baseMs`, capped at `maxMs`, minus up to 20 % jitter (so that
+ * messages failed together do not all come back together). Jitter only shortens: `--retry-max-ms` is a promise.
+ */
 export function retryDelay(attempt: number, baseMs: number, maxMs: number): number {
   const exact = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(exact * (0.8 + Math.random() * 0.4));
+  return Math.min(exact, Math.round(exact * (0.8 + Math.random() * 0.2)));
 }
