@@ -255,7 +255,10 @@ function resolveStorage(
       if (type !== field.type) {
         fail(`persistence.field_overrides[${i}] "${o.name}": type ${o.type} differs from the field's`);
       }
-      return { name: o.name, type: field.type, nullable: o.nullable ?? field.nullable };
+      // The stricter wins, in messages and in the table alike: a column declared NOT NULL must reject a message
+      // without the value (422 at the API), not fail its write (23502 in the worker, DLQ).
+      if (o.nullable === false) field.nullable = false;
+      return { name: o.name, type: field.type, nullable: field.nullable && o.nullable !== false };
     });
   } else {
     columns = fields.filter((f) => isScalar(f.type)).map((f) => ({ ...f, doc: undefined }))

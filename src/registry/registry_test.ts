@@ -253,3 +253,24 @@ entity:
   const [issue] = payloadIssues(() => decodeMessage(registry, order, { order_id: "O1", items }));
   assert.match(issue.message, /Item #1 and #2 have the same key/);
 });
+
+Deno.test("field_overrides nullable: false makes a nullable field required in messages too (the stricter wins)", () => {
+  const registry = createRegistry([{
+    path: "order.yaml",
+    text: `
+entity:
+  name: Order
+  fields: [{ name: order_id }, { name: note, nullable: true }, { name: clerk }]
+  persistence:
+    database: { unicity_fields: [order_id] }
+    field_overrides: [{ name: order_id }, { name: note, nullable: false }, { name: clerk, nullable: true }]`,
+  }]);
+  const order = registry.entities.get("Order")!;
+  assert.deepEqual(order.storage!.columns.map((c) => [c.name, c.nullable]), [
+    ["order_id", false],
+    ["note", false],
+    ["clerk", false],
+  ]);
+  const issues = payloadIssues(() => decodeMessage(registry, order, { order_id: "O1", clerk: "c" }));
+  assert.deepEqual(issues.map((i) => [i.field, i.message]), [["note", "is required"]]);
+});
