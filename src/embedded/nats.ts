@@ -1,7 +1,9 @@
 /**
  * The embedded NATS of the demo: a `nats-server` child process with JetStream, on a free loopback port, its
  * store under the data dir. A small shell watchdog sits between nomnom and the server so that it dies with
- * nomnom even when nomnom is killed outright (SIGKILL, crash): no orphan server is left behind.
+ * nomnom even when nomnom is killed outright (SIGKILL, crash): no orphan server is left behind. Both run in
+ * their own process group: a Ctrl-C in a terminal signals the whole foreground group, and the server must
+ * outlive nomnom's drain — nomnom stops it last.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
@@ -10,6 +12,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { connect } from "@nats-io/transport-node";
 import type { Logger } from "../log.ts";
+import { lockDataDir } from "./data_dir.ts";
 
 export type EmbeddedNats = { url: string; stop(): Promise<void> };
 
@@ -18,6 +21,8 @@ export class NatsServerNotFoundError extends Error {
   override name = "NatsServerNotFoundError";
 }
 
+// \`sh -c\` without job control starts \`&\` commands with SIGINT ignored (POSIX), so the server itself only
+// stops on the TERM sent here; the watchdog exits on TERM or INT, whoever sends it.
 const WATCHDOG = `
 "$NOMNOM_NATS_BIN" "$@" & server=$!
 trap 'kill $server 2>/dev/null; wait $server; exit 0' TERM INT
@@ -53,8 +58,29 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Start nats-server with JetStream, its store in `dataDir/nats`; resolves once it accepts connections. */
+/** How many of nats-server's last stderr lines a start error quotes. */
+const STDERR_LINES = 20;
+
+/**
+ * Start nats-server with JetStream, its store in `dataDir/nats`; resolves once it accepts connections. Takes
+ * the data dir's lock (DataDirLockedError when another nomnom holds it) until stopped.
+ */
 export async function startEmbeddedNats(dataDir: string, binary: string, log: Logger): Promise<EmbeddedNats> {
+  const unlock = await lockDataDir(dataDir);
+  try {
+    return await startServer(dataDir, binary, log, unlock);
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
+}
+
+async function startServer(
+  dataDir: string,
+  binary: string,
+  log: Logger,
+  unlock: () => Promise<void>,
+): Promise<EmbeddedNats> {
   const store = join(dataDir, "nats");
   await mkdir(store, { recursive: true });
   const port = await freePort();
@@ -71,10 +97,22 @@ export async function startEmbeddedNats(dataDir: string, binary: string, log: Lo
     "-sd",
     store,
   ], {
-    stdio: "ignore",
+    stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
     env: { ...process.env, NOMNOM_NATS_BIN: binary, NOMNOM_PARENT: String(process.pid) },
   });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // The last lines of its log (stderr), for the error when it does not start. Read all along, so that the
+  // pipe never fills and blocks the server.
+  const stderr: string[] = [];
+  let partial = "";
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop()!;
+    stderr.push(...lines.filter((l) => l.trim() !== ""));
+    stderr.splice(0, Math.max(0, stderr.length - STDERR_LINES));
+  });
+  // "close": the process has exited and its stderr is fully read.
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   const started = performance.now();
   for (;;) {
     try {
@@ -82,8 +120,17 @@ export async function startEmbeddedNats(dataDir: string, binary: string, log: Lo
       break;
     } catch (error) {
       if (child.exitCode !== null || performance.now() - started > 10_000) {
-        child.kill("SIGTERM");
-        throw new Error(`The embedded nats-server did not start (${error}). Is ${store} writable?`);
+        const gaveUp = child.exitCode === null;
+        if (gaveUp) stopGroup(child);
+        await exited;
+        const tail = [...stderr, partial].filter((l) => l.trim() !== "").map((l) => `  ${l}`).join("\n");
+        throw new Error(
+          `The embedded nats-server (${binary}, store ${store}) did not start: ${
+            gaveUp
+              ? `no connection within 10 s (${(error as Error).message})`
+              : `it exited (${child.exitCode})`
+          }. Its last output:\n${tail || "  (none)"}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -92,8 +139,19 @@ export async function startEmbeddedNats(dataDir: string, binary: string, log: Lo
   return {
     url,
     async stop() {
-      if (child.exitCode === null) child.kill("SIGTERM");
+      stopGroup(child);
       await exited;
+      await unlock();
     },
   };
+}
+
+/** TERM to the watchdog's whole group: the server stops at once, not after the watchdog's next sleep. */
+function stopGroup(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid!, "SIGTERM");
+  } catch {
+    child.kill("SIGTERM");
+  }
 }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { PGlite, type PGliteOptions } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import type { Logger } from "../log.ts";
+import { lockDataDir } from "./data_dir.ts";
 
 export type EmbeddedPostgres = { url: string; stop(): Promise<void> };
 
@@ -28,8 +29,28 @@ async function assetOptions(): Promise<Partial<PGliteOptions>> {
   };
 }
 
-/** Open (or create) the database in `dataDir/pg` and serve it on 127.0.0.1 (a free port). */
+/**
+ * Open (or create) the database in `dataDir/pg` and serve it on 127.0.0.1 (a free port). Takes the data dir's
+ * lock (DataDirLockedError when another nomnom holds it) until stopped.
+ */
 export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedPostgres> {
+  const unlock = await lockDataDir(dataDir);
+  try {
+    const running = await startServer(dataDir, log);
+    return {
+      url: running.url,
+      async stop() {
+        await running.stop();
+        await unlock();
+      },
+    };
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
+}
+
+async function startServer(dataDir: string, log: Logger): Promise<EmbeddedPostgres> {
   const dir = join(dataDir, "pg");
   await mkdir(dir, { recursive: true });
   const started = performance.now();
