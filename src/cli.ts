@@ -70,16 +70,28 @@ export async function runMigrate(
   }
 }
 
-/** `nomnom healthcheck [ready]`: 0 when the local process answers 200 (for container HEALTHCHECKs). */
+/**
+ * `nomnom healthcheck [ready]`: 0 when the local process answers 200 (for container HEALTHCHECKs). With
+ * --role=api the API port, with --role=worker the ops port; otherwise (the image's one HEALTHCHECK line, whatever
+ * role the container runs) the API port, then the ops port.
+ */
 export async function runHealthcheck(config: Config, out: (line: string) => void): Promise<number> {
-  const port = config.role === "worker" ? config.opsPort : config.http.port;
-  const url = `http://127.0.0.1:${port}/${config.healthcheck ?? "health"}`;
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
-    out(`${url}: ${response.status} ${await response.text()}`);
-    return response.status === 200 ? 0 : 1;
-  } catch (error) {
-    out(`${url}: ${(error as Error).message}`);
-    return 1;
+  const ports = config.role === "worker"
+    ? [config.opsPort]
+    : config.role === "api"
+    ? [config.http.port]
+    : [config.http.port, config.opsPort];
+  const answers: string[] = [];
+  for (const port of ports) {
+    const url = `http://127.0.0.1:${port}/${config.healthcheck ?? "health"}`;
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+      out(`${url}: ${response.status} ${await response.text()}`);
+      return response.status === 200 ? 0 : 1;
+    } catch (error) {
+      answers.push(`${url}: ${(error as Error).message}`);
+    }
   }
+  answers.forEach(out);
+  return 1;
 }

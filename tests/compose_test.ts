@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
+import { runHealthcheck } from "../src/cli.ts";
 import { describeSettings, loadConfig } from "../src/config.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -100,4 +101,29 @@ Deno.test("the image holds the binary and the entities its config points at", ()
     /bun build --compile --minify build\/bun_main\.ts/,
     "the same build as deno task build:bun",
   );
+});
+
+Deno.test("the image's one HEALTHCHECK finds the process of every role: the API port, else the worker's ops port", async () => {
+  const args = JSON.parse(dockerfile.match(/^HEALTHCHECK .* CMD (\[.*\])$/m)![1]) as string[];
+  assert.equal(args[0], "/nomnom");
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = (closed.addr as Deno.NetAddr).port;
+  closed.close();
+  const probe = async (listenOn: "PORT" | "NOMNOM_OPS_PORT" | undefined) => {
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response("ok"),
+    );
+    const env = { ...dockerEnv, PORT: String(closedPort), NOMNOM_OPS_PORT: String(closedPort) };
+    if (listenOn) env[listenOn] = String(server.addr.port);
+    try {
+      const { config } = loadConfig(args.slice(1), env);
+      return await runHealthcheck(config!, () => {});
+    } finally {
+      await server.shutdown();
+    }
+  };
+  assert.equal(await probe("PORT"), 0, "an api or all container");
+  assert.equal(await probe("NOMNOM_OPS_PORT"), 0, "a worker container");
+  assert.equal(await probe(undefined), 1, "nothing answers");
 });
