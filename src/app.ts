@@ -118,7 +118,13 @@ const MODULES: Record<ModuleName, Module> = {
       const { js, jsm } = rt.nats!;
       const app = createApi({
         registry: rt.registry,
-        publisher: instrument(createPublisher(js, rt.topology, rt.config.publishTimeoutMs), rt),
+        publisher: instrument(
+          createPublisher(js, rt.topology, {
+            timeoutMs: rt.config.publishTimeoutMs,
+            maxPayload: rt.nats!.nc.info?.max_payload ?? Infinity,
+          }),
+          rt,
+        ),
         statuses: createStatusFinder(rt.sql!, jsm, rt.topology),
         deadLetters: createDeadLetters(rt.sql!, js, jsm, rt.topology),
         ops: opsDeps(rt),

@@ -11,8 +11,9 @@ import { PayloadError } from "../errors.ts";
 import { decodeMessage } from "../registry/derive.ts";
 import type { StatusFinder } from "../lifecycle/status.ts";
 import type { Entity, Registry } from "../registry/types.ts";
-import type { Publisher } from "../stream/publish.ts";
-import { HttpError } from "./http_error.ts";
+import type { Logger } from "../log.ts";
+import { type Publisher, PublishTooLargeError, PublishUnavailableError } from "../stream/publish.ts";
+import { HttpError, readBody } from "./http_error.ts";
 
 /** Publishes in flight at once for one NDJSON request (JetStream acks pipeline; unbounded would flood NATS). */
 const BATCH_WINDOW = 256;
@@ -30,8 +31,18 @@ export type Accepted = {
   duplicate?: true;
 };
 
-/** The ingest sub-app. `statuses` answers whether an idempotent repeat already exists. */
-export function createIngestRoutes(registry: Registry, publisher: Publisher, statuses: StatusFinder): Hono {
+/** What the ingest routes need. `statuses` answers whether an idempotent repeat already exists. */
+export type IngestDeps = {
+  registry: Registry;
+  publisher: Publisher;
+  statuses: StatusFinder;
+  log: Logger;
+  /** --max-message-bytes: the largest message, also each line of a batch. */
+  messageBytes: number;
+};
+
+/** The ingest sub-app. */
+export function createIngestRoutes({ registry, publisher, statuses, log, messageBytes }: IngestDeps): Hono {
   const byName = new Map<string, Entity>();
   for (const e of registry.entities.values()) byName.set(normalize(e.name), e);
   const findEntity = (name: string): Entity => {
@@ -65,7 +76,7 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
     const messageId = key === undefined ? uuidv7() : uuidv5(`${entity.name}\n${key}`, IDEMPOTENCY_NAMESPACE);
     const accepted = { message_id: messageId, entity: entity.name, timestamp: receivedAt.toISOString() };
     if (key !== undefined) {
-      const existing = (await statuses.find([messageId])).get(messageId);
+      const existing = await findExisting(messageId);
       if (existing) {
         return {
           ...accepted,
@@ -80,6 +91,23 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
       ? { ...accepted, status: "accepted", duplicate: true }
       : { ...accepted, status: "accepted" };
   };
+  /**
+   * The earlier message of an idempotent repeat, if any. When PostgreSQL (or the stream lookup) fails, the
+   * request still goes through: the publish carries the same Nats-Msg-Id, so JetStream's dedup window
+   * (--duplicate-window-ms) still catches a repeat within it; only an older repeat could be stored twice.
+   */
+  const findExisting = async (messageId: string) => {
+    try {
+      return (await statuses.find([messageId])).get(messageId);
+    } catch (error) {
+      log.warn("idempotency lookup failed; publishing anyway (JetStream dedup still applies)", {
+        message_id: messageId,
+        error,
+      });
+      return undefined;
+    }
+  };
+
   const idempotencyKey = (header: string | undefined): string | undefined => {
     if (header === undefined) return undefined;
     if (!IDEMPOTENCY_KEY.test(header)) {
@@ -94,13 +122,13 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
   app.post("/message/:entity", async (c) => {
     const entity = findEntity(c.req.param("entity"));
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const bytes = await readBody(c);
     const result = await accept(entity, bytes, parseJson(bytes), key);
     return c.json(result, answer(result));
   });
 
   app.post("/message", async (c) => {
-    let bytes: Uint8Array = new Uint8Array(await c.req.arrayBuffer());
+    let bytes: Uint8Array = await readBody(c);
     let body = parseJson(bytes);
     const envelope = isObject(body) ? body : {};
     if (typeof envelope.body_base64 === "string") {
@@ -137,9 +165,16 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
         const i = next++;
         const { raw, line } = lines[i];
         try {
+          const bytes = encoder.encode(raw);
+          if (bytes.length > messageBytes) {
+            throw new HttpError(
+              413,
+              `line ${line} is ${bytes.length} bytes, larger than --max-message-bytes (${messageBytes})`,
+            );
+          }
           const body = parseJsonText(raw, `line ${line}`);
           const lineKey = key === undefined ? undefined : `${key}:${line}`;
-          results[i] = { line, ...await accept(entityFor(body), encoder.encode(raw), body, lineKey) };
+          results[i] = { line, ...await accept(entityFor(body), bytes, body, lineKey) };
         } catch (error) {
           results[i] = { line, status: "rejected", ...lineError(error as Error) };
         }
@@ -147,16 +182,18 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_WINDOW, lines.length) }, work));
     const accepted = results.filter((r) => r.status !== "rejected").length;
-    const unavailable = results.some((r) => r.status === "rejected" && r.retryable);
-    const status = accepted > 0 ? 202 : unavailable ? 503 : 422;
-    return { status, body: { accepted, rejected: results.length - accepted, results } } as const;
+    const retryAfter = Math.max(0, ...results.map((r) => Number(r.retry_after ?? 0)));
+    const status = accepted > 0 ? 202 : retryAfter > 0 ? 503 : 422;
+    const body = { accepted, rejected: results.length - accepted, results };
+    return { status, body, retryAfter } as const;
   };
 
   app.post("/batch/:entity", async (c) => {
     const entity = findEntity(c.req.param("entity"));
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
-    const text = decodeUtf8(await c.req.arrayBuffer(), "body");
-    const { status, body } = await batch(text, () => entity, key);
+    const text = decodeUtf8(await readBody(c), "body");
+    const { status, body, retryAfter } = await batch(text, () => entity, key);
+    if (status === 503) c.header("Retry-After", String(retryAfter));
     return c.json(body, status);
   });
 
@@ -164,8 +201,8 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
     const fixed = c.req.query("entity") ?? c.req.header("X-Entity-Type");
     const entity = fixed ? findEntity(fixed) : undefined;
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
-    const text = decodeUtf8(await c.req.arrayBuffer(), "body");
-    const { status, body } = await batch(text, (line) => {
+    const text = decodeUtf8(await readBody(c), "body");
+    const { status, body, retryAfter } = await batch(text, (line) => {
       if (entity) return entity;
       const name = isObject(line) ? line.entity_type : undefined;
       if (typeof name !== "string") {
@@ -173,16 +210,24 @@ export function createIngestRoutes(registry: Registry, publisher: Publisher, sta
       }
       return findEntity(name);
     }, key);
+    if (status === 503) c.header("Retry-After", String(retryAfter));
     return c.json(body, status);
   });
 
   return app;
 }
 
+/**
+ * A rejected line: `code` is the status the line would get on its own (400, 404, 413, 422, 503); a line
+ * worth retrying says so (`retryable`, `retry_after` seconds).
+ */
 function lineError(error: Error): Record<string, unknown> {
-  if (error instanceof PayloadError) return { errors: error.issues };
-  if (error instanceof HttpError) return { errors: [{ field: "", message: error.message }] };
-  return { errors: [{ field: "", message: error.message }], retryable: true };
+  const errors = [{ field: "", message: error.message }];
+  if (error instanceof PayloadError) return { code: 422, errors: error.issues };
+  if (error instanceof HttpError) return { code: error.status, errors };
+  if (error instanceof PublishTooLargeError) return { code: 413, errors };
+  const retryAfter = error instanceof PublishUnavailableError ? error.retryAfterSeconds : 1;
+  return { code: 503, errors, retryable: true, retry_after: retryAfter };
 }
 
 function normalize(name: string): string {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { loadRegistry } from "../registry/load.ts";
-import { type Publisher, PublishUnavailableError } from "../stream/publish.ts";
+import { type Publisher, PublishTooLargeError, PublishUnavailableError } from "../stream/publish.ts";
 import type { DeadLetters } from "../lifecycle/dead_letters.ts";
-import { silentLogger } from "../log.ts";
+import { createLogger } from "../log.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import { createApi } from "./app.ts";
 
@@ -24,32 +24,35 @@ function recordingPublisher(fail?: Error) {
   return { publisher, published };
 }
 
-function api(fail?: Error) {
+function api(fail?: Error, options: { statusesDown?: boolean } = {}) {
   const { publisher, published } = recordingPublisher(fail);
   const metrics = createMetrics("api", "test");
+  const logs: string[] = [];
   const app = createApi({
     registry,
     publisher,
     // Statuses of what this publisher took (enough for idempotency); the real finder is tested in tests/.
     statuses: {
       find: (ids) =>
-        Promise.resolve(
-          new Map(ids.flatMap((id) => {
-            const p = published.find((x) => x.messageId === id);
-            return p
-              ? [[id, {
-                message_id: id,
-                entity: p.entity,
-                status: "accepted" as const,
-                received_at: new Date().toISOString(),
-                processed_at: null,
-                attempts: 0,
-                error: null,
-                next_attempt_at: null,
-              }]]
-              : [];
-          })),
-        ),
+        options.statusesDown
+          ? Promise.reject(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }))
+          : Promise.resolve(
+            new Map(ids.flatMap((id) => {
+              const p = published.find((x) => x.messageId === id);
+              return p
+                ? [[id, {
+                  message_id: id,
+                  entity: p.entity,
+                  status: "accepted" as const,
+                  received_at: new Date().toISOString(),
+                  processed_at: null,
+                  attempts: 0,
+                  error: null,
+                  next_attempt_at: null,
+                }]]
+                : [];
+            })),
+          ),
     },
     deadLetters: {} as DeadLetters,
     ops: {
@@ -58,7 +61,7 @@ function api(fail?: Error) {
       stats: () => Promise.resolve({}),
     },
     metrics,
-    log: silentLogger,
+    log: createLogger("warn", {}, (line) => logs.push(line)),
     version: "test",
     limits: { messageBytes: 4096, batchBytes: 1 << 20 },
   });
@@ -71,7 +74,7 @@ function api(fail?: Error) {
     const response = await app.request(path, { method: "POST", body, headers });
     return { status: response.status, headers: response.headers, body: await response.json() };
   };
-  return { request, published };
+  return { request, published, logs };
 }
 
 Deno.test("POST /ingest/message/{entity} publishes the body unchanged and answers 202 with an id", async () => {
@@ -188,4 +191,47 @@ Deno.test("GET /ingest/status rejects what is not a message id with 400", async 
   const { request } = api();
   const app = await request("/ingest/status", JSON.stringify({ message_ids: ["nope"] }));
   assert.equal(app.status, 400);
+});
+
+const orderLine = JSON.stringify(JSON.parse(order));
+
+Deno.test("a message NATS refuses as too large is a 413 naming the limit, not a 503", async () => {
+  const { request } = api(new PublishTooLargeError("message of 2000000 bytes is larger than ...", 1048576));
+  const r = await request("/ingest/message/Order", order);
+  assert.equal(r.status, 413);
+  assert.equal(r.body.details.max_bytes, 1048576);
+});
+
+Deno.test("an NDJSON line over --max-message-bytes is rejected with 413 on its own; the other lines are accepted", async () => {
+  const { request, published } = api();
+  const big = JSON.stringify({ ...JSON.parse(order), comment: "x".repeat(5000) });
+  const r = await request("/ingest/batch/Order", [orderLine, big, orderLine].join("\n"), {
+    "content-type": "application/x-ndjson",
+  });
+  assert.equal(r.status, 202);
+  assert.equal(r.body.accepted, 2);
+  const rejected = r.body.results[1];
+  assert.equal(rejected.status, "rejected");
+  assert.equal(rejected.code, 413);
+  assert.match(rejected.errors[0].message, /line 2 is \d+ bytes, larger than --max-message-bytes \(4096\)/);
+  assert.equal(published.length, 2);
+});
+
+Deno.test("a batch refused because NATS is unavailable is a 503 with Retry-After", async () => {
+  const { request } = api(new PublishUnavailableError("the ingest stream is full; retry later", 5));
+  const r = await request("/ingest/batch/Order", [orderLine, orderLine].join("\n"), {
+    "content-type": "application/x-ndjson",
+  });
+  assert.equal(r.status, 503);
+  assert.equal(r.headers.get("retry-after"), "5");
+  assert.equal(r.body.results[0].retry_after, 5);
+});
+
+Deno.test("with PostgreSQL down an Idempotency-Key request is still published (JetStream dedups), with a warning", async () => {
+  const { request, published, logs } = api(undefined, { statusesDown: true });
+  const r = await request("/ingest/message/Order", order, { "Idempotency-Key": "order-O1-v1" });
+  assert.equal(r.status, 202);
+  assert.equal(published.length, 1);
+  assert.equal(published[0].messageId, r.body.message_id, "the derived id is the Nats-Msg-Id");
+  assert.ok(logs.some((l) => /idempotency lookup failed/.test(l) && /"level":"warn"/.test(l)));
 });

@@ -2,7 +2,15 @@
  * Opening the NATS connection every role shares. Reconnects forever once connected: a NATS restart must not
  * kill the process, only make it not ready until NATS is back.
  */
-import { connect } from "@nats-io/transport-node";
+import {
+  ClosedConnectionError,
+  connect,
+  ConnectionError,
+  DrainingConnectionError,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Logger, redact } from "../log.ts";
 
@@ -41,4 +49,14 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
     }
   })().catch(() => {});
   return { nc, isConnected: () => connected && !nc.isClosed() };
+}
+
+/**
+ * True for "NATS cannot answer right now" (disconnected, draining, closed, no JetStream responder, no answer in
+ * time): an outage the caller reports as 503, not a failure of the request.
+ */
+export function isNatsUnavailable(error: unknown): boolean {
+  return error instanceof TimeoutError || error instanceof ConnectionError ||
+    error instanceof ClosedConnectionError || error instanceof DrainingConnectionError ||
+    error instanceof NoRespondersError || error instanceof RequestError;
 }

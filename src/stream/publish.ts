@@ -1,17 +1,27 @@
 /**
  * Publishing accepted messages to the ingest stream: awaits the JetStream ack (durable before 202), dedups by
  * message id (`Nats-Msg-Id`), and turns "NATS is away / the stream is full / no ack in time" into one error
- * kind the API answers with 503 + Retry-After. Never reports success for an unacked publish.
+ * kind the API answers with 503 + Retry-After. Never reports success for an unacked publish. A message too large
+ * for NATS is the client's problem, not an outage: its own error kind, answered 413 naming the limit.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { JetStreamApiError } from "@nats-io/jetstream";
+import { InvalidArgumentError } from "@nats-io/transport-node";
 import { createEnvelopeHeaders } from "./envelope.ts";
-import type { Topology } from "./topology.ts";
+import { ENVELOPE_BYTES, type Topology } from "./topology.ts";
 
 /** The message could not be stored now; the client should retry after `retryAfterSeconds`. */
 export class PublishUnavailableError extends Error {
   override name = "PublishUnavailableError";
   constructor(message: string, readonly retryAfterSeconds: number, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/** The message is larger than NATS takes (max_payload of the server or max_msg_size of the stream). */
+export class PublishTooLargeError extends Error {
+  override name = "PublishTooLargeError";
+  constructor(message: string, readonly maxBytes: number, options?: ErrorOptions) {
     super(message, options);
   }
 }
@@ -31,9 +41,16 @@ export type PublishRequest = {
 export type Publisher = { publish(request: PublishRequest): Promise<PublishResult> };
 
 const STORE_FULL = new Set([10077, 10028, 10047]); // maximum bytes/messages exceeded, insufficient resources
+/** JSStreamMessageExceedsMaximumErr: larger than the stream's max_msg_size (nats-server errors.json). */
+const MESSAGE_TOO_LARGE = 10054;
+
+/** Publisher settings: the ack timeout and the connection's max_payload (from the server's INFO). */
+export type PublishOptions = { timeoutMs: number; maxPayload: number };
 
 /** Create the JetStream publisher for `topology`. */
-export function createPublisher(js: JetStreamClient, topology: Topology, timeoutMs: number): Publisher {
+export function createPublisher(js: JetStreamClient, topology: Topology, options: PublishOptions): Publisher {
+  const { timeoutMs, maxPayload } = options;
+  const maxMsgSize = topology.ingest.max_msg_size ?? Infinity;
   return {
     async publish({ entity, body, messageId, receivedAt, dedupId }) {
       try {
@@ -46,6 +63,24 @@ export function createPublisher(js: JetStreamClient, topology: Topology, timeout
         });
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
+        // nats.js refuses a payload over max_payload before sending (InvalidArgumentError on "payload"); the
+        // server refuses one over the stream's max_msg_size with 10054.
+        if (error instanceof InvalidArgumentError && body.length > maxPayload - ENVELOPE_BYTES) {
+          throw new PublishTooLargeError(
+            `message of ${body.length} bytes is larger than the NATS server takes (max_payload ${maxPayload} ` +
+              `bytes, subject and headers included)`,
+            maxPayload,
+            { cause: error },
+          );
+        }
+        if (error instanceof JetStreamApiError && error.code === MESSAGE_TOO_LARGE) {
+          throw new PublishTooLargeError(
+            `message of ${body.length} bytes is larger than the ingest stream takes (max_msg_size ` +
+              `${maxMsgSize} bytes, headers included)`,
+            maxMsgSize,
+            { cause: error },
+          );
+        }
         if (error instanceof JetStreamApiError && STORE_FULL.has(error.code)) {
           throw new PublishUnavailableError("the ingest stream is full; retry later", 5, { cause: error });
         }
