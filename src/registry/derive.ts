@@ -18,64 +18,85 @@ export type DecodedMessage = {
   derived: Map<string, Instance[]>;
 };
 
-/** Validate `body` (already JSON-parsed) as a message of `entity` and derive its children. Throws PayloadError. */
+/**
+ * Validate `body` (already JSON-parsed) as a message of `entity` and derive its children. Throws PayloadError
+ * naming every failing field, the root's and the derived entities' alike: when the root is invalid its children
+ * are still derived from the raw body, except from the invalid fields themselves (one mistake, one issue).
+ */
 export function decodeMessage(registry: Registry, entity: Entity, body: unknown): DecodedMessage {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new PayloadError(entity.name, [{ field: "", message: "a message must be a JSON object" }]);
   }
-  const result = entity.messageSchema!.safeParse(body);
-  if (!result.success) {
-    throw new PayloadError(
-      entity.name,
-      result.error.issues.map((i) => ({ field: i.path.map(String).join("."), message: i.message })),
-    );
-  }
-  const root = result.data;
   const issues: FieldIssue[] = [];
+  const result = entity.messageSchema!.safeParse(body);
+  let root = body as Record<string, unknown>;
+  let rootInvalid: Set<string> | undefined;
+  if (result.success) root = result.data;
+  else {
+    rootInvalid = new Set();
+    for (const i of result.error.issues) {
+      issues.push({ field: i.path.map(String).join("."), message: i.message });
+      rootInvalid.add(String(i.path[0] ?? ""));
+    }
+  }
   const derived = new Map<string, Instance[]>();
-  const walk = (parent: Entity, values: Record<string, unknown>, ctx: Context) => {
+  const rejected = new Set<Instance>(); // invalid instances: their keys mean nothing, so no duplicate check
+  const walk = (
+    parent: Entity,
+    values: Record<string, unknown>,
+    invalid: Set<string> | undefined,
+    ctx: Context,
+  ) => {
     for (const childName of parent.children) {
       const child = registry.entities.get(childName)!;
+      // Positions count the message's instances of the entity, over all parents: (message id, position) is the
+      // key of an entity without unicity fields, so it must be unique within the message.
       const list = derived.get(childName) ?? [];
       derived.set(childName, list);
+      const ancestors = { ...ctx.ancestors, [parent.name]: values };
+      const invalidAncestors = invalid || ctx.invalidAncestors
+        ? { ...ctx.invalidAncestors, [parent.name]: invalid ?? NONE }
+        : undefined;
+      const add = (inner: Context) => {
+        const instance = computeInstance(child, inner, issues);
+        const item = { values: instance.values, index: list.length };
+        list.push(item);
+        if (instance.invalid) rejected.add(item);
+        walk(child, instance.values, instance.invalid, inner);
+      };
       if (child.repeatedFor) {
-        const raw = values[child.repeatedFor.field];
+        const field = child.repeatedFor.field;
+        if (invalid?.has(field)) continue; // the array itself is already reported
+        const raw = values[field];
         if (raw === null || raw === undefined) continue;
         if (!Array.isArray(raw)) {
-          issues.push({ field: ctx.location + child.repeatedFor.field, message: "must be an array" });
+          issues.push({ field: ctx.location + field, message: "must be an array" });
           continue;
         }
-        raw.forEach((element, i) => {
-          const location = `${ctx.location}${child.repeatedFor!.field}[${i}]`;
-          const inner: Context = {
-            location: location + ".",
+        raw.forEach((element, i) =>
+          add({
+            location: `${ctx.location}${field}[${i}].`,
             bindings: { ...ctx.bindings, [child.repeatedFor!.as]: element },
-            ancestors: { ...ctx.ancestors, [parent.name]: values },
+            ancestors,
+            invalidAncestors,
             element,
-          };
-          const instance = computeInstance(child, inner, issues);
-          list.push({ values: instance, index: list.length });
-          walk(child, instance, inner);
-        });
+          })
+        );
       } else {
-        const inner: Context = {
-          ...ctx,
-          ancestors: { ...ctx.ancestors, [parent.name]: values },
-          element: values,
-        };
-        const instance = computeInstance(child, inner, issues);
-        list.push({ values: instance, index: list.length });
-        walk(child, instance, inner);
+        add({ ...ctx, ancestors, invalidAncestors, element: values, elementInvalid: invalid });
       }
     }
   };
-  walk(entity, root, { location: "", bindings: {}, ancestors: {}, element: root });
+  walk(entity, root, rootInvalid, { location: "", bindings: {}, ancestors: {}, element: root });
   for (const [name, instances] of derived) {
-    checkDuplicateKeys(registry.entities.get(name)!, instances, issues);
+    const valid = rejected.size > 0 ? instances.filter((i) => !rejected.has(i)) : instances;
+    checkDuplicateKeys(registry.entities.get(name)!, valid, issues);
   }
   if (issues.length > 0) throw new PayloadError(entity.name, issues);
   return { entity, root, derived };
 }
+
+const NONE: ReadonlySet<string> = new Set();
 
 type Context = {
   /** Where in the message the current instance comes from, e.g. `line_items[1].` */
@@ -84,27 +105,54 @@ type Context = {
   ancestors: Record<string, Record<string, unknown>>;
   /** The element (or parent instance) a field without computed_from takes its same-named key from. */
   element: unknown;
+  /** Fields of each ancestor that failed validation (absent while every ancestor is valid). */
+  invalidAncestors?: Record<string, ReadonlySet<string>>;
+  /** Fields of `element` that failed validation, when it is the parent instance. */
+  elementInvalid?: ReadonlySet<string>;
 };
 
-function computeInstance(entity: Entity, ctx: Context, issues: FieldIssue[]): Record<string, unknown> {
+/**
+ * The values of one instance, and, when it is invalid, its failing fields. Issues of fields computed from an
+ * invalid ancestor field are not reported again (the ancestor's issue names the cause); those fields count as
+ * invalid for the instance's own children.
+ */
+function computeInstance(
+  entity: Entity,
+  ctx: Context,
+  issues: FieldIssue[],
+): { values: Record<string, unknown>; invalid?: Set<string> } {
   const raw: Record<string, unknown> = {};
   let paths: Record<string, string> | undefined; // where a value came from, when not its field's name
+  let tainted: Set<string> | undefined; // fields computed from an invalid ancestor field
   for (const field of entity.fields) {
     const { value, path } = computeField(field, ctx);
     raw[field.name] = value;
     if (path !== field.name) (paths ??= {})[field.name] = path;
+    if ((ctx.invalidAncestors || ctx.elementInvalid) && fromInvalid(field, ctx)) {
+      (tainted ??= new Set()).add(field.name);
+    }
   }
   const checked = entity.messageSchema!.safeParse(raw);
   if (!checked.success) {
+    const invalid = new Set(tainted);
     for (const issue of checked.error.issues) {
       const name = String(issue.path[0] ?? "");
+      invalid.add(name);
+      if (tainted?.has(name)) continue;
       issues.push({ field: ctx.location + (paths?.[name] ?? name), message: issue.message });
     }
-    return raw;
+    return { values: raw, invalid };
   }
   const values = checked.data;
   for (const field of entity.fields) values[field.name] ??= null; // a missing nullable field is stored as NULL
-  return values;
+  return { values, invalid: tainted };
+}
+
+/** True when `field`'s value comes from an ancestor field (or parent field) that failed validation. */
+function fromInvalid(field: Field, ctx: Context): boolean {
+  const cf = field.computedFrom;
+  if (!cf) return ctx.elementInvalid?.has(field.name) ?? false;
+  return cf.sources.some((s) => "entity" in s && (ctx.invalidAncestors?.[s.entity]?.has(s.field) ?? false));
 }
 
 const asObject = (v: unknown) =>

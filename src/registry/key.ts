@@ -14,6 +14,7 @@ export function canonicalKeyValue(type: FieldType | undefined, value: unknown): 
   if (value === null || value === undefined) return null;
   switch (type) {
     case "bigint": {
+      if (!Number.isInteger(value) && !(typeof value === "string" && /^-?\d+$/.test(value))) return value;
       const n = BigInt(value as string | number);
       // Numbers stay numbers (the common case keeps the form it always had); only digits beyond 2^53 stay text.
       return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)
@@ -23,7 +24,7 @@ export function canonicalKeyValue(type: FieldType | undefined, value: unknown): 
     case "decimal":
       return canonicalDecimal(String(value));
     case "datetime":
-      return canonicalDateTime(value as string);
+      return typeof value === "string" ? canonicalDateTime(value) : value;
     case "json":
     case "object":
     case "list_object":

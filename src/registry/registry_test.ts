@@ -66,7 +66,7 @@ Deno.test("decodeMessage() turns the example order into one order and two line i
   assert.equal(items[0].values.receipt_date, null);
 });
 
-Deno.test("decodeMessage() names every failing field, including derived ones", async () => {
+Deno.test("decodeMessage() names every failing field, the root's and the derived ones' together", async () => {
   const registry = await loadRegistry(COMPAT + "entities");
   const body = JSON.parse(await readFile(COMPAT + "example_order.json", "utf8"));
   delete body.customer_key;
@@ -74,12 +74,25 @@ Deno.test("decodeMessage() names every failing field, including derived ones", a
   body.line_items[1].quantity = 2.5;
   const order = registry.entities.get("Order")!;
   const fields = payloadIssues(() => decodeMessage(registry, order, body)).map((i) => i.field).sort();
-  assert.deepEqual(fields, ["customer_key", "total_price"]);
+  assert.deepEqual(fields, ["customer_key", "line_items[1].quantity", "total_price"]);
   delete body.total_price;
   body.total_price = 1;
   body.customer_key = "C";
   const derived = payloadIssues(() => decodeMessage(registry, order, body));
   assert.deepEqual(derived.map((i) => i.field), ["line_items[1].quantity"]);
+});
+
+Deno.test("decodeMessage() reports an invalid root field once, not again in every child that copies it", async () => {
+  const registry = await loadRegistry(COMPAT + "entities");
+  const body = JSON.parse(await readFile(COMPAT + "example_order.json", "utf8"));
+  body.order_key = 12345; // OrderLineItem.order_key copies it
+  const issues = payloadIssues(() => decodeMessage(registry, registry.entities.get("Order")!, body));
+  assert.deepEqual(issues.map((i) => i.field), ["order_key"]);
+  body.line_items = "none";
+  const [issue, ...rest] = payloadIssues(() =>
+    decodeMessage(registry, registry.entities.get("Order")!, body)
+  );
+  assert.deepEqual([issue.field, rest.map((i) => i.field)], ["order_key", ["line_items"]]);
 });
 
 Deno.test("decodeMessage() rejects two line items with the same key", async () => {
@@ -273,4 +286,30 @@ entity:
   ]);
   const issues = payloadIssues(() => decodeMessage(registry, order, { order_id: "O1", clerk: "c" }));
   assert.deepEqual(issues.map((i) => [i.field, i.message]), [["note", "is required"]]);
+});
+
+Deno.test("decodeMessage() rejects an invalid key value in a derived entity as a payload error", () => {
+  const registry = createRegistry([
+    { path: "order.yaml", text: ORDER },
+    {
+      path: "item.yaml",
+      text: `
+entity:
+  name: Item
+  source_type: derived
+  repeated_for: { entity: Order, field: items, each_known_as: it }
+  fields: [{ name: line, type: BigInt }, { name: at, type: DateTime }]
+  persistence: { database: { unicity_fields: [line, at] } }`,
+    },
+  ]);
+  const items = [{ line: "x", at: 5 }, { line: "x", at: 5 }];
+  const issues = payloadIssues(() =>
+    decodeMessage(registry, registry.entities.get("Order")!, { order_id: "O1", items })
+  );
+  assert.deepEqual(issues.map((i) => i.field), [
+    "items[0].line",
+    "items[0].at",
+    "items[1].line",
+    "items[1].at",
+  ]);
 });
