@@ -1,12 +1,14 @@
 /**
  * Moving a message to the dead-letter stream: copy it (original bytes, with why and when in headers), record
- * status `dlq`, then ack the original, which deletes it from the work-queue stream. The copy is published under a
- * dedup id, so a crash between the steps can repeat them without making a second DLQ entry.
+ * status `dlq`, then ack the original, which deletes it from the work-queue stream. The message is never acked
+ * without both: if either step fails it is nak'ed with the retry delay and the move is tried again on its next
+ * delivery. The DLQ keeps one entry per message subject, so a repeated move cannot make a second entry.
  */
-import type { JsMsg } from "@nats-io/jetstream";
+import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { headers as createHeaders } from "@nats-io/transport-node";
 import { upsertStatuses } from "../db/status.ts";
 import { readReceivedAt } from "../stream/envelope.ts";
+import { retryDelay } from "./classify.ts";
 import type { WorkerDeps } from "./worker.ts";
 
 /** Headers of a dead-letter entry. */
@@ -28,8 +30,10 @@ export function describeError(error: Error): string {
 }
 
 /** Returns `deadLetter(msg, error)`: true once the message is in the DLQ and acked; false if it was nak'ed. */
-export function createDeadLetterer(deps: Pick<WorkerDeps, "js" | "sql" | "topology" | "log" | "settings">) {
-  const { js, sql, topology, log, settings } = deps;
+export function createDeadLetterer(
+  deps: Pick<WorkerDeps, "js" | "sql" | "topology" | "log" | "settings"> & { jsm: JetStreamManager },
+) {
+  const { js, jsm, sql, topology, log, settings } = deps;
   return async (msg: JsMsg, error: Error): Promise<boolean> => {
     const parsed = topology.parseSubject(msg.subject);
     const entity = parsed.entity || "unknown";
@@ -44,12 +48,25 @@ export function createDeadLetterer(deps: Pick<WorkerDeps, "js" | "sql" | "topolo
     h.set(DLQ_HEADERS.firstSeen, (receivedAt ?? new Date(msg.info.timestampNanos / 1e6)).toISOString());
     h.set(DLQ_HEADERS.deadAt, new Date().toISOString());
     h.set(DLQ_HEADERS.streamSeq, String(msg.seq));
-    try {
-      // Dedup id per ingest-stream message: a repeat of this move is dropped, a later replay that fails again is not.
-      await js.publish(topology.dlqSubject(entity, messageId), msg.data, {
-        msgID: `${messageId}:${msg.seq}`,
-        headers: h,
+    const subject = topology.dlqSubject(entity, messageId);
+    const retryLater = (what: string, failure: unknown) => {
+      const delay = retryDelay(msg.info.deliveryCount, settings.retryBaseMs, settings.retryMaxMs);
+      log.error(`could not dead-letter message (${what}); it stays in the ingest stream`, {
+        message_id: messageId,
+        error: failure,
+        retry_in_ms: delay,
       });
+      msg.nak(delay);
+      return false;
+    };
+    // No dedup id: the DLQ stream keeps one message per subject (max_msgs_per_subject 1), so repeating this move
+    // replaces the entry, and a dedup id could swallow the repeat after the entry was removed below.
+    try {
+      await js.publish(subject, msg.data, { headers: h });
+    } catch (failure) {
+      return retryLater("DLQ publish failed", failure);
+    }
+    try {
       await upsertStatuses(sql, [{
         messageId,
         entity,
@@ -59,16 +76,14 @@ export function createDeadLetterer(deps: Pick<WorkerDeps, "js" | "sql" | "topolo
         attempts: msg.info.deliveryCount,
         error: reason,
       }]);
-      msg.ack();
-      log.warn("message dead-lettered", { message_id: messageId, entity, error: reason });
-      return true;
     } catch (failure) {
-      log.error("could not dead-letter message; it will be redelivered", {
-        message_id: messageId,
-        error: failure,
-      });
-      msg.nak(settings.retryBaseMs);
-      return false;
+      // Without its status the entry would be invisible (the DLQ is listed from the status table), and if the
+      // next delivery completes the message, it would be in both places: take it back out.
+      await jsm.streams.purge(topology.dlq.name, { filter: subject }).catch(() => {});
+      return retryLater("status write failed", failure);
     }
+    msg.ack();
+    log.warn("message dead-lettered", { message_id: messageId, entity, error: reason });
+    return true;
   };
 }
