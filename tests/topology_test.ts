@@ -79,3 +79,29 @@ Deno.test("streams that ask for more storage than the server allows fail at star
     await nats.stop();
   }
 });
+
+Deno.test("an existing dead-letter stream is reconciled to one entry per message, so a repeat replaces it", async () => {
+  const env = await createTestEnv();
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const topology = env.topology();
+    // The DLQ stream as an earlier version made it: any number of messages per subject.
+    const { max_msgs_per_subject: _, ...older } = topology.dlq;
+    await jsm.streams.add(older as Parameters<typeof jsm.streams.add>[0]);
+    await ensureTopology(jsm, topology, silentLogger);
+    assert.equal((await jsm.streams.info(topology.dlq.name)).config.max_msgs_per_subject, 1);
+
+    const js = jetstream(nc);
+    const subject = topology.dlqSubject("Order", crypto.randomUUID());
+    await js.publish(subject, "first move");
+    await js.publish(subject, "repeated move");
+    const info = await jsm.streams.info(topology.dlq.name);
+    assert.equal(info.state.messages, 1, "one dead-letter entry per message");
+    const entry = await jsm.streams.getMessage(topology.dlq.name, { last_by_subj: subject });
+    assert.equal(new TextDecoder().decode(entry!.data), "repeated move");
+  } finally {
+    await nc.close();
+    await env.close();
+  }
+});

@@ -23,6 +23,7 @@ export type ManagedStream = Pick<
   | "num_replicas"
   | "duplicate_window"
   | "max_msg_size"
+  | "max_msgs_per_subject"
 >;
 
 /** The consumer settings nomnom manages. */
@@ -101,12 +102,16 @@ export function createTopology(
     retention: RetentionPolicy.Workqueue,
     max_bytes: s.maxBytes,
   };
+  // One entry per message: a dead letter's subject ends with its message id, and with one message per subject a
+  // repeated move (a worker crashed between publishing and acking) replaces the entry instead of adding a second.
+  // Replay and drop remove an entry by purging its subject.
   const dlq: ManagedStream = {
     ...base,
     name: `${ns}_dlq`,
     subjects: [`${ns}.dlq.>`],
     retention: RetentionPolicy.Limits,
     max_bytes: s.dlqMaxBytes,
+    max_msgs_per_subject: 1,
   };
   const streams = [ingest, dlq];
   assertDisjoint(streams);

@@ -47,3 +47,10 @@ Deno.test("a message limit that cannot fit NATS's max_payload with its headers i
     /--max-message-bytes=1048576 .* at most 1040384/,
   );
 });
+
+Deno.test("the dead-letter stream keeps one entry per message subject", () => {
+  const t = createTopology(loadConfig(["--namespace=shop"], {}).config!, registry);
+  assert.equal(t.dlq.max_msgs_per_subject, 1);
+  assert.equal(t.dlq.subjects![0], "shop.dlq.>");
+  assert.equal(t.parseSubject(t.dlqSubject("Order", "x")).messageId, "x", "the message id is the last token");
+});
