@@ -4,7 +4,7 @@
  * appended to the row's history.
  */
 import type { Sql } from "./connect.ts";
-import { NOMNOM_SCHEMA, UPSERT_STATUS } from "./statements.ts";
+import { NOMNOM_SCHEMA } from "./statements.ts";
 
 export const STATUSES = ["accepted", "processing", "retrying", "completed", "dlq", "dropped"] as const;
 export type MessageStatus = (typeof STATUSES)[number];
@@ -33,7 +33,34 @@ export type StoredStatus = {
   history: { status: MessageStatus; at: string; attempts?: number; error?: string }[];
 };
 
-/** Upsert status rows in one statement (duplicates by id keep the last). */
+/**
+ * Upsert of a batch of status rows, appending one event per row to its history. Parameters: ids, entities,
+ * statuses, seqs, received_at, attempts, errors, next_attempt_at (all text[]).
+ *
+ * The guard: a write never takes a message back in time. A write from an older stream message (lower stream_seq)
+ * changes nothing, and a final status (completed, dlq, dropped) is only replaced by a write from a newer stream
+ * message, or by the two moves out of the DLQ: replay (dlq → accepted) and drop (dlq → dropped). So a late
+ * `retrying` from a redelivery that lost a race cannot hide that the message completed or is in the DLQ.
+ */
+const UPSERT_STATUS = `INSERT INTO ${NOMNOM_SCHEMA}.messages AS m
+  (message_id, entity, status, stream_seq, received_at, processed_at, attempts, error, next_attempt_at, history)
+SELECT u.id, u.entity, u.status, u.seq::bigint, u.received_at::timestamptz, now(), u.attempts::integer, u.error,
+  u.next_at::timestamptz,
+  jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('status', u.status, 'at', now(),
+    'attempts', u.attempts::integer, 'error', u.error)))
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+  AS u(id, entity, status, seq, received_at, attempts, error, next_at)
+ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,
+  stream_seq = COALESCE(EXCLUDED.stream_seq, m.stream_seq),
+  received_at = COALESCE(m.received_at, EXCLUDED.received_at),
+  processed_at = EXCLUDED.processed_at, attempts = EXCLUDED.attempts, error = EXCLUDED.error,
+  next_attempt_at = EXCLUDED.next_attempt_at, history = m.history || EXCLUDED.history
+WHERE (EXCLUDED.stream_seq IS NULL OR m.stream_seq IS NULL OR EXCLUDED.stream_seq >= m.stream_seq)
+  AND (m.status NOT IN ('completed', 'dlq', 'dropped')
+    OR EXCLUDED.stream_seq > m.stream_seq
+    OR (m.status = 'dlq' AND EXCLUDED.status IN ('accepted', 'dropped')))`;
+
+/** Upsert status rows in one statement (duplicates by id keep the last); see UPSERT_STATUS for the guard. */
 export async function upsertStatuses(sql: Sql, rows: StatusRow[]): Promise<void> {
   const unique = [...new Map(rows.map((r) => [r.messageId, r])).values()];
   if (unique.length === 0) return;
