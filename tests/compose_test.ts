@@ -10,6 +10,8 @@ import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
 import { runHealthcheck } from "../src/cli.ts";
 import { describeSettings, loadConfig } from "../src/config.ts";
+import { decodeMessage } from "../src/registry/derive.ts";
+import { loadRegistry } from "../src/registry/load.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 type Service = {
@@ -23,7 +25,8 @@ type Service = {
   depends_on?: Record<string, { condition: string }>;
 };
 
-const compose = parse(await readFile(ROOT + "compose.yaml", "utf8"), { merge: true }) as {
+const composeText = await readFile(ROOT + "compose.yaml", "utf8");
+const compose = parse(composeText, { merge: true }) as {
   services: Record<string, Service>;
 };
 const dockerfile = await readFile(ROOT + "Dockerfile", "utf8");
@@ -126,4 +129,20 @@ Deno.test("the image's one HEALTHCHECK finds the process of every role: the API 
   assert.equal(await probe("PORT"), 0, "an api or all container");
   assert.equal(await probe("NOMNOM_OPS_PORT"), 0, "a worker container");
   assert.equal(await probe(undefined), 1, "nothing answers");
+});
+
+Deno.test("the order compose.yaml's curl posts is a valid Order of the entities the image carries", async () => {
+  const curl = composeText.match(/^#\s+curl -s localhost:(\d+)\/ingest\/message\/(\w+) .* -d @(\S+)$/m);
+  assert.ok(curl, "compose.yaml says how to post an order");
+  const [, port, entityName, file] = curl;
+  assert.ok(compose.services.api.ports!.some((p) => p.startsWith(`${port}:`)), `the api publishes ${port}`);
+  const copied = dockerfile.match(/^COPY (\S+) (\/\S+)$/m)![1];
+  assert.ok(file.startsWith(`${copied}/`), `${file} is in ${copied}/, which the image carries`);
+  const registry = await loadRegistry(ROOT + copied);
+  const decoded = decodeMessage(
+    registry,
+    registry.entities.get(entityName)!,
+    JSON.parse(await readFile(ROOT + file, "utf8")),
+  );
+  assert.equal(decoded.derived.get("OrderLineItem")?.length, 2, "with its line items");
 });
