@@ -98,3 +98,38 @@ Deno.test("migrate() on an up-to-date schema takes no table lock, so it never wa
     await env.close();
   }
 });
+
+Deno.test("migrate() adds the key constraint when the only unique index on the key is partial", async () => {
+  const env = await createTestEnv();
+  try {
+    const registry = await loadRegistry(TPCH + "entities");
+    await migrate(env.sql, registry, silentLogger);
+    // A partial index only serves an ON CONFLICT that repeats its WHERE: the upsert would fail with 42P10.
+    await env.sql`ALTER TABLE products DROP CONSTRAINT products_nomnom_key`;
+    await env.sql`CREATE UNIQUE INDEX products_partial ON products (part_key) WHERE part_key <> ''`;
+    assert.deepEqual(await migrate(env.sql, registry, silentLogger), [
+      "added unique key (part_key) to products",
+    ]);
+    const { upsert, params } = createEntityStatements(registry.entities.get("Product")!);
+    const row = params.map((p) => [p === "_message_id" ? "m" : "1"]);
+    assert.equal((await env.sql.unsafe(upsert, row)).length, 1);
+    assert.deepEqual(await migrate(env.sql, registry, silentLogger), []);
+  } finally {
+    await env.close();
+  }
+});
+
+Deno.test("migrate() stops, naming it, at a deferrable unique constraint on the key (ON CONFLICT rejects those)", async () => {
+  const env = await createTestEnv();
+  try {
+    const registry = await loadRegistry(TPCH + "entities");
+    await migrate(env.sql, registry, silentLogger);
+    await env.sql`ALTER TABLE customers ADD CONSTRAINT customers_deferred UNIQUE (customer_key) DEFERRABLE`;
+    await assert.rejects(
+      migrate(env.sql, registry, silentLogger),
+      /table "customers" for entity "Customer": its unique index customers_deferred on \(customer_key\) is deferrable/,
+    );
+  } finally {
+    await env.close();
+  }
+});

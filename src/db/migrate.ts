@@ -88,16 +88,34 @@ async function ensureTable(tx: Sql, spec: TableSpec): Promise<{ created: boolean
   return { created: false, changes };
 }
 
-/** The entity's UNIQUE key: if no unique index covers exactly its columns, nomnom's constraint moves there. */
+/**
+ * The entity's UNIQUE key: if no unique index covers exactly its columns, nomnom's constraint moves there. Only an
+ * index that can back `ON CONFLICT (columns)` counts: not partial (inference needs its WHERE repeated), not
+ * invalid (a failed CREATE INDEX CONCURRENTLY). A deferrable one on those columns makes every upsert fail
+ * ("ON CONFLICT does not support deferrable unique constraints/exclusion constraints as arbiters") whatever else
+ * exists, so it stops the migration, named.
+ */
 async function ensureKey(tx: Sql, entity: Entity): Promise<string[]> {
   const s = entity.storage!;
-  const keyed = await tx`
-    SELECT 1 FROM pg_index i
+  const matching = await tx`
+    SELECT i.indexrelid::regclass::text AS name, i.indimmediate AS immediate
+    FROM pg_index i
     WHERE i.indrelid = ${sqlIdent(s.table)}::regclass AND i.indisunique
+      AND i.indpred IS NULL AND i.indisvalid
       AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
            FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey))
           = (SELECT array_agg(k ORDER BY k) FROM unnest(${s.key}::text[]) k)`;
-  if (keyed.length > 0) return [];
+  const deferrable = matching.find((ix) => !ix.immediate);
+  if (deferrable) {
+    throw new Error(
+      `Cannot use table "${s.table}" for entity "${entity.name}": its unique index ${deferrable.name} on ` +
+        `(${
+          s.key.join(", ")
+        }) is deferrable, and ON CONFLICT cannot work with that. Make it NOT DEFERRABLE ` +
+        `or drop it.`,
+    );
+  }
+  if (matching.length > 0) return [];
   // The entity's key changed (or the constraint was dropped). If existing rows repeat the new key, this fails,
   // and the migration with it, naming the constraint.
   const name = sqlIdent(keyConstraintName(s.table));
