@@ -17,8 +17,11 @@ ENV NOMNOM_ENTITIES=/entities \
     PORT=8080 \
     NOMNOM_OPS_PORT=9090
 USER nonroot
+# The demo's default --data-dir (./.nomnom) must be writable by that user: its home, which it owns.
+WORKDIR /home/nonroot
 EXPOSE 8080 9090
-# The binary probes itself: distroless has no curl. (--role=worker answers on the ops port.)
+# The binary probes itself: distroless has no curl. Without a role it asks PORT, then the ops port, so this one
+# line fits a container of any role.
 HEALTHCHECK --interval=10s --timeout=4s --start-period=10s --retries=3 CMD ["/nomnom", "healthcheck"]
 ENTRYPOINT ["/nomnom"]
 CMD ["--role=all"]

@@ -8,8 +8,7 @@ import { createSampleMessage } from "./registry/sample.ts";
 
 /** The ready banner of an api or all process. */
 export function createBanner(rt: Runtime, readyMs: number): string {
-  const host = ["0.0.0.0", "::", "[::]"].includes(rt.config.http.host) ? "127.0.0.1" : rt.config.http.host;
-  const base = `http://${host}:${rt.server!.port}`;
+  const base = `http://${urlHost(rt.config.http.host)}:${rt.server!.port}`;
   const lines = [
     `nomnom ${rt.version} is ready (role ${rt.config.role}, ${readyMs} ms from start)`,
     `  API        ${base}`,
@@ -35,4 +34,10 @@ export function createBanner(rt: Runtime, readyMs: number): string {
     );
   }
   return lines.join("\n");
+}
+
+/** The host part of a URL to reach `host`: a wildcard address becomes loopback, an IPv6 address goes in brackets. */
+export function urlHost(host: string): string {
+  if (["0.0.0.0", "::", "[::]"].includes(host)) return "127.0.0.1";
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }

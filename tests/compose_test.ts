@@ -146,3 +146,32 @@ Deno.test("the order compose.yaml's curl posts is a valid Order of the entities 
   );
   assert.equal(decoded.derived.get("OrderLineItem")?.length, 2, "with its line items");
 });
+
+Deno.test("the build context leaves out local state but keeps what the build stage reads", async () => {
+  const ignored = (await readFile(ROOT + ".dockerignore", "utf8")).split("\n").map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  for (const local of [".git", "node_modules", ".nomnom", ".scratch", "bench/results", "nomnom"]) {
+    assert.ok(ignored.includes(local), `${local} is not sent to the Docker daemon`);
+  }
+  const read = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1].split(" "))
+    .concat("build/bun_main.ts", "main.ts", "src");
+  for (const path of read.filter((p) => p !== ".")) {
+    const excludedBy = ignored.find((pattern) =>
+      path === pattern || path.startsWith(`${pattern}/`) ||
+      new RegExp(`^${pattern.replaceAll(".", "\\.").replaceAll("*", "[^/]*")}$`).test(path)
+    );
+    assert.equal(excludedBy, undefined, `${path}, which the build reads, is excluded by ${excludedBy}`);
+  }
+});
+
+Deno.test("the image's user can write the demo's default data dir, and compose never pulls the local image", () => {
+  const user = dockerfile.indexOf("USER nonroot");
+  assert.ok(
+    /^WORKDIR \/home\/nonroot$/m.test(dockerfile.slice(user)),
+    "WORKDIR is nonroot's home, after USER",
+  );
+  for (const [name, service] of nomnomServices) {
+    const policy = (service as { pull_policy?: string }).pull_policy;
+    assert.equal(policy, service.build ? "build" : "never", `${name}: nomnom:local is built, never pulled`);
+  }
+});
