@@ -48,6 +48,7 @@ type Draft = { decl: EntityDecl; file: string };
 export function createRegistry(files: { path: string; text: string }[]): Registry {
   const problems: string[] = [];
   const drafts = new Map<string, Draft>();
+  const byLowerName = new Map<string, Draft>();
 
   for (const { path, text } of files) {
     let doc: unknown;
@@ -80,7 +81,17 @@ export function createRegistry(files: { path: string; text: string }[]): Registr
       );
       continue;
     }
-    drafts.set(decl.name, { decl, file: path });
+    const sameButCase = byLowerName.get(decl.name.toLowerCase());
+    if (sameButCase) {
+      problems.push(
+        `Cannot load entity "${decl.name}" from "${path}": "${sameButCase.decl.name}" in "${sameButCase.file}" ` +
+          `differs only by case (entity names must differ by more than case: they name tables, routes and subjects)`,
+      );
+      continue;
+    }
+    const draft = { decl, file: path };
+    drafts.set(decl.name, draft);
+    byLowerName.set(decl.name.toLowerCase(), draft);
   }
 
   const entities = new Map<string, Entity>();

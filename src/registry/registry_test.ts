@@ -313,3 +313,14 @@ entity:
     "items[1].at",
   ]);
 });
+
+Deno.test("createRegistry() rejects two entity names that differ only by case, naming both files", () => {
+  const problems = loadErrors({
+    "order_item.yaml": ORDER.replace("name: Order", "name: OrderItem"),
+    "orderitem.yaml": ORDER.replace("name: Order", "name: Orderitem"),
+  });
+  assert.deepEqual(problems, [
+    `Cannot load entity "Orderitem" from "orderitem.yaml": "OrderItem" in "order_item.yaml" differs only by case ` +
+    `(entity names must differ by more than case: they name tables, routes and subjects)`,
+  ]);
+});
