@@ -17,7 +17,9 @@ Deno.test("ensureTopology() creates the streams and consumer, then reconciles a 
     const jsm = await jetstreamManager(nc);
     const topology = env.topology();
     await ensureTopology(jsm, topology, silentLogger);
-    await ensureTopology(jsm, topology, silentLogger);
+    const drifted: string[] = [];
+    await ensureTopology(jsm, topology, { ...silentLogger, warn: (msg: string) => drifted.push(msg) });
+    assert.deepEqual(drifted, [], "a second run finds nothing to reconcile");
     const info = await jsm.streams.info(topology.ingest.name);
     assert.deepEqual(info.config.subjects, topology.ingest.subjects);
     assert.equal(info.config.max_bytes, topology.ingest.max_bytes);

@@ -101,6 +101,7 @@ export function createTopology(
     subjects: [`${ns}.ingest.>`],
     retention: RetentionPolicy.Workqueue,
     max_bytes: s.maxBytes,
+    max_msgs_per_subject: -1,
   };
   // One entry per message: a dead letter's subject ends with its message id, and with one message per subject a
   // repeated move (a worker crashed between publishing and acking) replaces the entry instead of adding a second.
