@@ -187,3 +187,116 @@ Deno.test("a message the database rejects is dead-lettered alone; the rest of it
     await env.close();
   }
 });
+
+Deno.test("a message whose line item the database rejects commits nothing, not even its order; its batch-mates commit", async () => {
+  const env = await createTestEnv();
+  try {
+    const api = await env.start("api");
+    const migrating = await env.start("worker");
+    await migrating.stop();
+    // quantity is a 32-bit Integer in the entity; as smallint only the database rejects 100000 (22003), and it
+    // does so in the child insert, after the order's own row was written in the same transaction.
+    await env.sql`ALTER TABLE order_line_items ALTER COLUMN quantity TYPE smallint`;
+    const orders = [1, 2, 3, 4, 5].map((i) => ({
+      ...exampleOrder,
+      order_key: `O${i}`,
+      line_items: exampleOrder.line_items.map((item: Record<string, unknown>) => ({
+        ...item,
+        quantity: i === 3 && item.line_number === 2 ? 100_000 : 1,
+      })),
+    }));
+    const response = await post(
+      `${api.url}/ingest/batch/Order`,
+      orders.map((o) => JSON.stringify(o)).join("\n"),
+      {
+        "content-type": "application/x-ndjson",
+      },
+    );
+    assert.equal(response.body.accepted, 5);
+    const ids = (response.body.results as { message_id: string }[]).map((r) => r.message_id);
+    await env.start("worker");
+    await allCompleted(env.sql, ids.filter((_, i) => i !== 2));
+    await waitFor(
+      "the order with the bad line item in the DLQ",
+      async () => (await statuses(env.sql, [ids[2]])).get(ids[2]) === "dlq",
+    );
+    const keys = await env.sql`SELECT order_key FROM orders ORDER BY order_key`;
+    assert.deepEqual(keys.map((r) => r.order_key), ["O1", "O2", "O4", "O5"]);
+    const [{ orphans }] = await env
+      .sql`SELECT count(*)::int AS orphans FROM order_line_items WHERE order_key = 'O3'`;
+    assert.equal(orphans, 0);
+    assert.deepEqual(await counts(env.sql), { orders: 4, items: 8 });
+  } finally {
+    await env.close();
+  }
+});
+
+/** Order → Item (repeated) → Note (one per Item, `parent:`) and Part (repeated under Item); none has a key. */
+const NESTED = {
+  "order.yaml": `
+entity:
+  name: Order
+  fields: [{ name: order_id }, { name: items, type: "List[Object]" }]
+  persistence: { database: { unicity_fields: [order_id] } }`,
+  "item.yaml": `
+entity:
+  name: Item
+  source_type: derived
+  repeated_for: { entity: Order, field: items, each_known_as: it }
+  fields: [{ name: sku }, { name: parts, type: "List[Object]" }]
+  persistence: {}`,
+  "note.yaml": `
+entity:
+  name: Note
+  source_type: derived
+  parent: Item
+  fields: [{ name: sku }]
+  persistence: {}`,
+  "part.yaml": `
+entity:
+  name: Part
+  source_type: derived
+  repeated_for: { entity: Item, field: parts, each_known_as: p }
+  fields:
+    - { name: order_id, computed_from: { transform: copy_field, sources: [{ source: Order, field: order_id }] } }
+    - { name: sku, computed_from: { transform: copy_field, sources: [{ source: Item, field: sku }] } }
+    - { name: part_no, type: Integer }
+  persistence: {}`,
+};
+
+Deno.test("nested derived entities are stored row for row, and a newer message replaces them at every depth", async () => {
+  const dir = await Deno.makeTempDir();
+  for (const [name, text] of Object.entries(NESTED)) await Deno.writeTextFile(`${dir}/${name}`, text);
+  const env = await createTestEnv({ entities: dir });
+  try {
+    const { url } = await env.start("all");
+    const rows = async () => ({
+      items: (await env.sql`SELECT sku FROM items ORDER BY sku`).map((r) => r.sku),
+      notes: (await env.sql`SELECT sku FROM notes ORDER BY sku`).map((r) => r.sku),
+      parts: (await env.sql`SELECT order_id, sku, part_no FROM parts ORDER BY sku, part_no`)
+        .map((r) => `${r.order_id}/${r.sku}/${r.part_no}`),
+    });
+    const first = await post(`${url}/ingest/message/Order`, {
+      order_id: "O1",
+      items: [
+        { sku: "A", parts: [{ part_no: 1 }, { part_no: 2 }] },
+        { sku: "B", parts: [{ part_no: 1 }, { part_no: 2 }] },
+      ],
+    });
+    await allCompleted(env.sql, [first.body.message_id as string]);
+    assert.deepEqual(await rows(), {
+      items: ["A", "B"],
+      notes: ["A", "B"],
+      parts: ["O1/A/1", "O1/A/2", "O1/B/1", "O1/B/2"],
+    });
+    const newer = await post(`${url}/ingest/message/Order`, {
+      order_id: "O1",
+      items: [{ sku: "C", parts: [{ part_no: 7 }] }],
+    });
+    await allCompleted(env.sql, [newer.body.message_id as string]);
+    assert.deepEqual(await rows(), { items: ["C"], notes: ["C"], parts: ["O1/C/7"] });
+  } finally {
+    await env.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
