@@ -10,7 +10,7 @@ import { runDlq } from "./src/cli_dlq.ts";
 import { loadConfig } from "./src/config.ts";
 import { isPostgresJsClosedSocketRace } from "./src/db/postgres_guard.ts";
 import { ConfigError, EntityDefinitionError } from "./src/errors.ts";
-import { createLogger } from "./src/log.ts";
+import { createLogger, redact } from "./src/log.ts";
 import { createBanner } from "./src/banner.ts";
 import { createRegistry, loadRegistry } from "./src/registry/load.ts";
 
@@ -23,9 +23,12 @@ async function main(): Promise<number> {
   const config = loaded.config;
   const out = (line: string) => console.log(line);
   if (config.command === "healthcheck") return await runHealthcheck(config, out);
-  const log = createLogger(config.logLevel, {
-    role: config.command === "run" ? config.role : config.command,
-  });
+  const log = createLogger(
+    config.logLevel,
+    { role: config.command === "run" ? config.role : config.command },
+    undefined,
+    config.logFormat ?? (process.stderr.isTTY ? "pretty" : "json"),
+  );
   const registry = await loadEntities(config.entitiesDir);
   if (config.command === "validate") return printRegistry(registry, config, out);
   if (config.command === "topology") return printTopology(registry, config, out);
@@ -80,6 +83,6 @@ async function loadEntities(dir: string) {
 main().then((code) => process.exit(code), (error) => {
   if (error instanceof ConfigError) return (console.error(`nomnom: ${error.message}`), process.exit(2));
   if (error instanceof EntityDefinitionError) return (console.error(error.message), process.exit(1));
-  console.error(`nomnom: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(redact(`nomnom: ${error instanceof Error ? error.message : String(error)}`));
   process.exit(1);
 });

@@ -29,6 +29,19 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.string().regex(/^\d+$/, "must be a whole number").transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
+/** A NATS server: a URL (nats://, tls://, ws://, wss://) or host[:port], as nats.js takes them. */
+function isNatsServer(entry: string): boolean {
+  if (/^[\w.-]+(:\d{1,5})?$/.test(entry) || /^\[[\da-f:.]+\](:\d{1,5})?$/i.test(entry)) return true;
+  if (!/^(nats|tls|ws|wss):\/\//i.test(entry)) return false;
+  return URL.canParse(entry) && new URL(entry).hostname !== "";
+}
+
+/**
+ * Settings that may hold a password: an invalid value is reported without echoing it (a malformed URL cannot be
+ * reliably redacted), and only ever logged through log.ts's redact().
+ */
+const SECRET_SETTINGS = new Set(["nats-url", "database-url"]);
+
 /** One entry per setting: flag name, env twin, schema (with default) and help text. Help and docs derive from it. */
 const SETTINGS = {
   role: { env: "NOMNOM_ROLE", schema: z.enum(ROLES).default("all"), help: "api, worker or all" },
@@ -41,12 +54,19 @@ const SETTINGS = {
   port: { env: "PORT", schema: int(0, 65535).default(8080), help: "HTTP port of the api role" },
   "nats-url": {
     env: "NATS_URL",
-    schema: z.string().min(1).optional(),
+    schema: z.string().min(1).refine(
+      (list) => list.split(",").every((entry) => isNatsServer(entry.trim())),
+      "must be nats://[user:password@]host[:port] (or tls://, ws://, wss://, host:port), comma-separated",
+    ).optional(),
     help: "NATS server(s), comma-separated; unset with --role=all: nomnom starts nats-server itself",
   },
   "database-url": {
     env: "DATABASE_URL",
     schema: z.string().regex(/^postgres(ql)?:\/\//, "must start with postgres:// or postgresql://")
+      .refine(
+        (url) => URL.canParse(url),
+        "must be a URL: postgres://user:password@host:5432/database (percent-encode special characters)",
+      )
       .optional(),
     help: "PostgreSQL URL; unset with --role=all: embedded PostgreSQL (PGlite) in --data-dir",
   },
@@ -90,6 +110,11 @@ const SETTINGS = {
     env: "LOG_LEVEL",
     schema: z.enum(["debug", "info", "warn", "error"]).default("info"),
     help: "debug, info, warn or error",
+  },
+  "log-format": {
+    env: "LOG_FORMAT",
+    schema: z.enum(["json", "pretty"]).optional(),
+    help: "json (one object a line) or pretty; default: pretty when stderr is a terminal, else json",
   },
   "batch-size": {
     env: "NOMNOM_BATCH_SIZE",
@@ -189,6 +214,8 @@ export type Config = {
   natsServer?: string;
   namespace: string;
   logLevel: Settings["log-level"];
+  /** Unset: pretty on a terminal, JSON lines otherwise (decided by main.ts, which knows the terminal). */
+  logFormat?: Settings["log-format"];
   worker: {
     batchSize: number;
     batchLingerMs: number;
@@ -281,7 +308,9 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     const result = (setting.schema as z.ZodType).safeParse(raw);
     if (!result.success) {
       const source = fromFlag !== undefined ? `--${name}` : `${setting.env} (env)`;
-      throw new ConfigError(`Invalid ${source}=${JSON.stringify(raw)}: ${result.error.issues[0].message}.`);
+      const shown = SECRET_SETTINGS.has(name) ? "" : `=${JSON.stringify(raw)}`;
+      const hidden = SECRET_SETTINGS.has(name) ? " (value not shown: it may hold a password)" : "";
+      throw new ConfigError(`Invalid ${source}${shown}: ${result.error.issues[0].message}${hidden}.`);
     }
     values[name] = result.data;
   }
@@ -318,6 +347,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       natsServer: s["nats-server"],
       namespace: s.namespace,
       logLevel: s["log-level"],
+      logFormat: s["log-format"],
       worker: {
         batchSize: s["batch-size"],
         batchLingerMs: s["batch-linger-ms"],

@@ -53,3 +53,30 @@ Deno.test("loadConfig() runs role all on embedded services, and asks api and wor
   assert.throws(() => loadConfig(["--role=worker", "--nats-url=nats://x"], {}), /needs --database-url/);
   assert.throws(() => loadConfig(["migrate"], {}), /nomnom migrate needs --database-url/);
 });
+
+Deno.test("loadConfig() reads the log format from --log-format or LOG_FORMAT, and leaves it unset by default", () => {
+  assert.equal(loadConfig([], {}).config!.logFormat, undefined);
+  assert.equal(loadConfig([], { LOG_FORMAT: "json" }).config!.logFormat, "json");
+  assert.equal(loadConfig(["--log-format=pretty"], { LOG_FORMAT: "json" }).config!.logFormat, "pretty");
+  assert.throws(() => loadConfig(["--log-format=xml"], {}), /--log-format="xml"/);
+});
+
+Deno.test("loadConfig() rejects an invalid NATS or PostgreSQL URL in one line that does not echo the password", () => {
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [["--database-url=postgres://u:hunter2@[bad/db"], {}, /^Invalid --database-url: must be a URL/],
+    [[], { DATABASE_URL: "postgres://u:hunter2@[bad/db" }, /^Invalid DATABASE_URL \(env\): must be a URL/],
+    [["--nats-url=nats://u:hunter2@h:4222,http://u:hunter2@x"], {}, /^Invalid --nats-url: must be nats:\/\//],
+    [[], { NATS_URL: "nats://u:hunter2@[bad" }, /^Invalid NATS_URL \(env\)/],
+  ];
+  for (const [argv, env, message] of cases) {
+    assert.throws(() => loadConfig(argv, env), (e: Error) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, message);
+      assert.doesNotMatch(e.message, /hunter2/);
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    });
+  }
+  const good = loadConfig(["--nats-url=nats://a:b@h1:4222, tls://h2:4443,127.0.0.1:4222"], {}).config!;
+  assert.equal(good.natsUrl, "nats://a:b@h1:4222, tls://h2:4443,127.0.0.1:4222");
+});
