@@ -58,8 +58,13 @@ async function main(): Promise<number> {
       });
     }
   });
-  // Readiness turns 503 at once; the API finishes its requests, the worker its batch; then NATS is drained.
-  log.info("stopping", { signal, deadline_ms: config.shutdownTimeoutMs });
+  // Readiness turns 503 at once. An API keeps serving for --shutdown-drain-ms, so that a load balancer sees the
+  // 503 and sends no more before the listener closes (Kubernetes removes an endpoint asynchronously); then it
+  // finishes its in-flight requests, the worker its batch, and NATS is drained, within --shutdown-timeout-ms.
+  running.runtime.stopping = true;
+  const drainMs = running.runtime.server ? config.shutdownDrainMs : 0;
+  log.info("stopping", { signal, drain_ms: drainMs, deadline_ms: config.shutdownTimeoutMs });
+  if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
   const deadline = new Promise<false>((r) => setTimeout(() => r(false), config.shutdownTimeoutMs).unref?.());
   if (!await Promise.race([running.stop().then(() => true as const), deadline])) {
     log.error("graceful shutdown did not finish before the deadline; exiting");

@@ -95,6 +95,11 @@ const SETTINGS = {
     schema: int(100).default(25_000),
     help: "longest graceful shutdown before exit",
   },
+  "shutdown-drain-ms": {
+    env: "NOMNOM_SHUTDOWN_DRAIN_MS",
+    schema: int(0, 600_000).default(5_000),
+    help: "on SIGTERM the API keeps serving, /ready answering 503, this long before it stops listening",
+  },
   "max-message-bytes": {
     env: "NOMNOM_MAX_MESSAGE_BYTES",
     // NATS's default max_payload is 1 MiB for body and headers together: 1 MB leaves room for the headers.
@@ -205,6 +210,8 @@ export type Config = {
   http: { host: string; port: number };
   opsPort: number;
   shutdownTimeoutMs: number;
+  /** How long a stopping API keeps its listener open with /ready at 503, so that load balancers notice. */
+  shutdownDrainMs: number;
   limits: { messageBytes: number; batchBytes: number };
   /** Unset: the embedded NATS (role all only). */
   natsUrl?: string;
@@ -340,6 +347,7 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
       http: { host: s.host, port: s.port },
       opsPort: s["ops-port"],
       shutdownTimeoutMs: s["shutdown-timeout-ms"],
+      shutdownDrainMs: s["shutdown-drain-ms"],
       limits: { messageBytes: s["max-message-bytes"], batchBytes: s["max-batch-bytes"] },
       natsUrl: s["nats-url"],
       databaseUrl: s["database-url"],
