@@ -121,6 +121,12 @@ Deno.test("a dead letter can be listed, inspected, replayed after the cause is f
       [...ids].sort(),
     );
     assert.equal((await getJson(`${all.url}/dlq?entity=Customer`)).body.entries.length, 0);
+    assert.equal((await getJson(`${all.url}/dlq?entity=order`)).body.entries.length, 2, "entity: any case");
+    assert.equal(
+      (await getJson(`${all.url}/dlq?error=${encodeURIComponent("%")}`)).body.entries.length,
+      0,
+      "% in the error filter is a literal character, not a LIKE wildcard",
+    );
     assert.equal((await getJson(`${all.url}/dlq?since=yesterday`)).status, 400);
 
     const shown = await getJson(`${all.url}/dlq/${ids[0]}`);
@@ -150,7 +156,15 @@ Deno.test("a dead letter can be listed, inspected, replayed after the cause is f
 
     const dropped = await getJson(`${all.url}/dlq/${ids[1]}`, { method: "DELETE" });
     assert.equal(dropped.body.status, "dropped");
-    assert.equal((await getJson(`${all.url}/dlq/${ids[1]}/replay`, { method: "POST" })).status, 404);
+    assert.equal(
+      (await getJson(`${all.url}/dlq/${ids[1]}/replay`, { method: "POST" })).status,
+      409,
+      "a dropped message is known but no longer in the DLQ",
+    );
+    assert.equal(
+      (await getJson(`${all.url}/dlq/${crypto.randomUUID()}/replay`, { method: "POST" })).status,
+      404,
+    );
     const [{ orders }] = await env.sql`SELECT count(*)::int AS orders FROM orders`;
     assert.equal(orders, 1);
   } finally {
@@ -174,6 +188,14 @@ Deno.test("POST /dlq/replay replays every match of a filter and reports counts",
     }
     await settled(env, ids);
     await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE integer`;
+    const nothing = await getJson(`${all.url}/dlq/replay`, { method: "POST", body: "{}" });
+    assert.equal(nothing.status, 400, 'replaying everything takes {"all": true}');
+    const typo = await getJson(`${all.url}/dlq/replay`, {
+      method: "POST",
+      body: JSON.stringify({ entity: "Order", eror: "22003" }),
+    });
+    assert.equal(typo.status, 400);
+    assert.match(typo.body.error, /unknown key "eror"/);
     const report = await getJson(`${all.url}/dlq/replay`, {
       method: "POST",
       body: JSON.stringify({ entity: "Order" }),
@@ -187,6 +209,91 @@ Deno.test("POST /dlq/replay replays every match of a filter and reports counts",
       return ids.every((id) => s.get(id) === "completed");
     });
   } finally {
+    await env.close();
+  }
+});
+
+Deno.test("two concurrent replays of one dead letter re-publish it once: one 202, the others 409", async () => {
+  const env = await createTestEnv();
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    await makeShipPrioritySmall(env);
+    const worker = await env.start("worker");
+    const api = await env.start("api");
+    const { body } = await post(`${api.url}/ingest/message/Order`, {
+      ...exampleOrder,
+      ship_priority: 70_000,
+    });
+    const id = body.message_id as string;
+    await settled(env, [id]);
+    await worker.stop(); // nothing consumes the ingest stream now: every re-publish stays there to be counted
+
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => getJson(`${api.url}/dlq/${id}/replay`, { method: "POST" })),
+    );
+    assert.deepEqual(answers.map((a) => a.status).sort(), [202, 409, 409, 409, 409]);
+    const jsm = await jetstreamManager(nc);
+    const topology = env.topology();
+    assert.equal((await jsm.streams.info(topology.ingest.name)).state.messages, 1, "re-published once");
+    assert.equal((await jsm.streams.info(topology.dlq.name)).state.messages, 0, "the entry left the DLQ");
+    assert.equal((await statuses(env.sql, [id])).get(id), "accepted");
+  } finally {
+    await nc.close();
+    await env.close();
+  }
+});
+
+Deno.test("a batch status request for 1,000 ids in the backlog answers, each accepted", async () => {
+  const env = await createTestEnv();
+  try {
+    const api = await env.start("api"); // no worker: every message stays in the ingest stream
+    const ids: string[] = [];
+    for (let batch = 0; batch < 4; batch++) {
+      const lines = Array.from(
+        { length: 250 },
+        (_, i) => JSON.stringify({ ...exampleOrder, order_key: `O${batch * 250 + i}` }),
+      );
+      const r = await post(`${api.url}/ingest/batch/Order`, lines.join("\n"));
+      ids.push(...(r.body.results as { message_id: string }[]).map((x) => x.message_id));
+    }
+    assert.equal(ids.length, 1000);
+    const answer = await getJson(`${api.url}/ingest/status`, {
+      method: "POST",
+      body: JSON.stringify({ message_ids: ids }),
+    });
+    assert.equal(answer.status, 200);
+    assert.ok(answer.body.results.every((r: { status: string }) => r.status === "accepted"));
+  } finally {
+    await env.close();
+  }
+});
+
+Deno.test("status and dead-letter routes answer 503 with Retry-After while PostgreSQL is away", async () => {
+  const env = await createTestEnv();
+  try {
+    const api = await env.start("api");
+    const { body } = await post(`${api.url}/ingest/message/Order`, exampleOrder);
+    await env.cutDatabase();
+    for (
+      const [path, init] of [
+        [`/ingest/status/${body.message_id}`, undefined],
+        ["/ingest/status", { method: "POST", body: JSON.stringify({ message_ids: [body.message_id] }) }],
+        ["/dlq", undefined],
+        [`/dlq/${body.message_id}`, undefined],
+        [`/dlq/${body.message_id}/replay`, { method: "POST" }],
+        [`/dlq/${body.message_id}`, { method: "DELETE" }],
+      ] as const
+    ) {
+      const response = await fetch(`${api.url}${path}`, {
+        ...init,
+        headers: init?.body ? { "content-type": "application/json" } : {},
+      });
+      await response.body?.cancel();
+      assert.equal(response.status, 503, `${init?.method ?? "GET"} ${path}`);
+      assert.ok(Number(response.headers.get("retry-after")) > 0, `${path} says when to retry`);
+    }
+  } finally {
+    await env.restoreDatabase().catch(() => {});
     await env.close();
   }
 });

@@ -3,13 +3,24 @@
  *   GET    /dlq?entity=&error=&since=&until=&limit=&cursor=   paginated list (next_cursor)
  *   GET    /dlq/{message_id}                                  status, history, error and the original message
  *   POST   /dlq/{message_id}/replay                           re-publish it (new dedup id), status → accepted
- *   POST   /dlq/replay                                        replay every match of {entity, error, since, until}
+ *   POST   /dlq/replay                                        replay every match of {entity, error, since, until},
+ *                                                             or everything with {"all": true}
  *   DELETE /dlq/{message_id}                                  drop it for good (status → dropped)
+ * An unknown id is a 404; a known one that is not in the DLQ (replayed or dropped, maybe concurrently) a 409.
  */
-import { Hono } from "hono";
-import { type DeadLetters, type DlqFilter, DlqFilterError } from "../lifecycle/dead_letters.ts";
+import { type Context, Hono } from "hono";
+import {
+  type DeadLetters,
+  DlqConflictError,
+  type DlqFilter,
+  DlqFilterError,
+} from "../lifecycle/dead_letters.ts";
 import { isMessageId } from "../lifecycle/status.ts";
 import { HttpError } from "./http_error.ts";
+import { databaseUnavailableAs503 } from "./status.ts";
+
+const FILTER_KEYS = ["entity", "error", "since", "until"] as const;
+const REPLAY_KEYS = new Set<string>([...FILTER_KEYS, "all"]);
 
 export function createDlqRoutes(deadLetters: DeadLetters): Hono {
   const app = new Hono();
@@ -17,12 +28,15 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
     if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID)`);
     return id;
   };
-  const filtered = async <T>(run: () => Promise<T>): Promise<T> => {
+  const notInDlq = (id: string) => new HttpError(404, `no message with id ${id} was ever dead-lettered`);
+  /** The lifecycle's errors as answers: a bad filter 400, not in the DLQ 409, PostgreSQL away 503. */
+  const answer = async <T>(c: Context, run: () => Promise<T>): Promise<T> => {
     try {
       return await run();
     } catch (error) {
       if (error instanceof DlqFilterError) throw new HttpError(400, error.message);
-      throw error;
+      if (error instanceof DlqConflictError) throw new HttpError(409, error.message);
+      throw databaseUnavailableAs503(c, error);
     }
   };
 
@@ -33,42 +47,66 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
       throw new HttpError(400, '"limit" must be a whole number from 1 to 1000');
     }
     const filter: DlqFilter = { entity: q.entity, error: q.error, since: q.since, until: q.until };
-    return c.json(await filtered(() => deadLetters.list(filter, { limit, cursor: q.cursor })));
+    return c.json(await answer(c, () => deadLetters.list(filter, { limit, cursor: q.cursor })));
   });
   app.post("/replay", async (c) => {
     const text = await c.req.text();
-    let filter: DlqFilter = {};
+    let body: unknown;
     try {
-      filter = text.trim() === "" ? {} : JSON.parse(text);
+      body = text.trim() === "" ? {} : JSON.parse(text);
     } catch {
       throw new HttpError(
         400,
-        'malformed JSON: send a filter {"entity", "error", "since", "until"} or nothing',
+        'malformed JSON: send a filter {"entity", "error", "since", "until"} or {"all": true}',
       );
     }
-    const q = c.req.query();
-    const merged = { entity: q.entity, error: q.error, since: q.since, until: q.until, ...filter };
-    return c.json(await filtered(() => deadLetters.replayMatching(merged)));
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new HttpError(
+        400,
+        'send a JSON object: a filter {"entity", "error", "since", "until"} or {"all": true}',
+      );
+    }
+    const requested = { ...c.req.query(), ...body } as Record<string, unknown>;
+    const unknown = Object.keys(requested).filter((k) => !REPLAY_KEYS.has(k));
+    if (unknown.length > 0) {
+      throw new HttpError(
+        400,
+        `unknown ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => `"${k}"`).join(", ")}: ` +
+          `a replay takes "entity", "error", "since", "until" or "all"`,
+        unknown.map((k) => ({ field: k, message: "unknown key" })),
+      );
+    }
+    const all = requested.all === true || requested.all === "true";
+    if (requested.all !== undefined && !all) throw new HttpError(400, '"all" can only be true');
+    const filter: DlqFilter = {};
+    for (const key of FILTER_KEYS) {
+      const value = requested[key];
+      if (typeof value === "string" && value !== "") filter[key] = value;
+    }
+    if (!all && Object.keys(filter).length === 0) {
+      throw new HttpError(
+        400,
+        'replay what? send a filter {"entity", "error", "since", "until"}, or {"all": true} to replay everything',
+      );
+    }
+    return c.json(await answer(c, () => deadLetters.replayMatching(filter)));
   });
   app.get("/:message_id", async (c) => {
-    const entry = await deadLetters.show(checkId(c.req.param("message_id")));
-    if (!entry) {
-      throw new HttpError(404, `message ${c.req.param("message_id")} is not in the dead-letter queue`);
-    }
+    const id = checkId(c.req.param("message_id"));
+    const entry = await answer(c, () => deadLetters.show(id));
+    if (!entry) throw new HttpError(404, `message ${id} is not in the dead-letter queue`);
     return c.json(entry);
   });
   app.post("/:message_id/replay", async (c) => {
-    const replayed = await deadLetters.replay(checkId(c.req.param("message_id")));
-    if (!replayed) {
-      throw new HttpError(404, `message ${c.req.param("message_id")} is not in the dead-letter queue`);
-    }
+    const id = checkId(c.req.param("message_id"));
+    const replayed = await answer(c, () => deadLetters.replay(id));
+    if (!replayed) throw notInDlq(id);
     return c.json(replayed, 202);
   });
   app.delete("/:message_id", async (c) => {
-    if (!await deadLetters.drop(checkId(c.req.param("message_id")))) {
-      throw new HttpError(404, `message ${c.req.param("message_id")} is not in the dead-letter queue`);
-    }
-    return c.json({ message_id: c.req.param("message_id"), status: "dropped" });
+    const id = checkId(c.req.param("message_id"));
+    if (!await answer(c, () => deadLetters.drop(id))) throw notInDlq(id);
+    return c.json({ message_id: id, status: "dropped" });
   });
   return app;
 }

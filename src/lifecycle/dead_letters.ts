@@ -2,7 +2,8 @@
  * The dead-letter queue as users see it: list (from the status table, filterable and paginated), show (status,
  * history and the original message from the dead-letter stream), replay (re-publish under a NEW JetStream
  * msgID, so the dedup window cannot swallow it; status back to `accepted`, history kept; entry removed from the
- * DLQ) and drop. Used by the API and by `nomnom dlq`.
+ * DLQ) and drop. Replay and drop first claim the message's status row (locked, still `dlq`), so each happens at
+ * most once however many clients ask at the same time. Used by the API and by `nomnom dlq`.
  */
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { v7 as uuidv7 } from "uuid";
@@ -29,13 +30,13 @@ export type ReplayReport = { matched: number; replayed: number; failed: number; 
 export type DeadLetters = {
   list(filter: DlqFilter, page?: { limit?: number; cursor?: string }): Promise<DlqPage>;
   show(id: string): Promise<DlqEntry | undefined>;
-  /** Replay one message; undefined when it is not in the DLQ. */
+  /** Replay one message; undefined for an unknown id, DlqConflictError when it is not in the DLQ. */
   replay(id: string): Promise<{ message_id: string; entity: string; status: "accepted" } | undefined>;
   replayMatching(
     filter: DlqFilter,
     onProgress?: (done: number, total: number) => void,
   ): Promise<ReplayReport>;
-  /** Remove one message from the DLQ for good (status `dropped`); false when it is not there. */
+  /** Remove one message from the DLQ for good (status `dropped`); false for an unknown id, DlqConflictError when it is not in the DLQ. */
   drop(id: string): Promise<boolean>;
 };
 
@@ -44,14 +45,57 @@ export class DlqFilterError extends Error {
   override name = "DlqFilterError";
 }
 
+/** The message is known but not (any more) in the dead-letter queue: replayed or dropped, e.g. concurrently. */
+export class DlqConflictError extends Error {
+  override name = "DlqConflictError";
+}
+
 export function createDeadLetters(
   sql: Sql,
   js: JetStreamClient,
   jsm: JetStreamManager,
   topology: Topology,
 ): DeadLetters {
-  const stored = (id: string): Promise<StoredMsg | null> =>
-    jsm.streams.getMessage(topology.dlq.name, { last_by_subj: topology.dlqLookup(id) });
+  // By the literal subject of the message's entity (from its status row): a wildcard subject makes the server
+  // scan the stream.
+  const stored = (entity: string, id: string): Promise<StoredMsg | null> =>
+    jsm.streams.getMessage(topology.dlq.name, { last_by_subj: topology.dlqSubject(entity, id) });
+  /**
+   * Remove a message's entry. After the status row has left `dlq` a failure here only leaves an entry nobody
+   * lists (the DLQ is listed from the status table) that the next move of the message replaces (one entry per
+   * subject), so it is not worth failing a replay or drop that already happened.
+   */
+  const purge = (entity: string, id: string): Promise<void> =>
+    jsm.streams.purge(topology.dlq.name, { filter: topology.dlqSubject(entity, id) }).then(
+      () => {},
+      () => {},
+    );
+
+  /**
+   * Claim a dead letter: lock its status row and check it is still `dlq`, so that of two concurrent replays (or
+   * a replay and a drop) exactly one acts. Runs `act` in the transaction holding the lock; undefined when the id
+   * is unknown.
+   */
+  const claim = async <T>(
+    id: string,
+    act: (tx: Sql, row: { entity: string; attempts: number }) => Promise<T>,
+  ): Promise<T | undefined> => {
+    const result = await sql.begin(async (tx) => {
+      const [row] = await tx.unsafe(
+        `SELECT entity, status, attempts FROM ${NOMNOM_SCHEMA}.messages WHERE message_id = $1 FOR UPDATE`,
+        [id],
+      );
+      if (!row) return { found: false as const };
+      if (row.status !== "dlq") {
+        throw new DlqConflictError(
+          `message ${id} is not in the dead-letter queue: its status is ${row.status}`,
+        );
+      }
+      const value = await act(tx as unknown as Sql, { entity: row.entity, attempts: Number(row.attempts) });
+      return { found: true as const, value };
+    });
+    return result.found ? result.value : undefined;
+  };
 
   const list: DeadLetters["list"] = async (filter, page = {}) => {
     const limit = Math.min(Math.max(page.limit ?? 100, 1), 1000);
@@ -61,8 +105,8 @@ export function createDeadLetters(
          processed_at::text AS cursor_at
        FROM ${NOMNOM_SCHEMA}.messages
        WHERE status = 'dlq'
-         AND ($1::text IS NULL OR entity = $1)
-         AND ($2::text IS NULL OR error ILIKE '%' || $2 || '%')
+         AND ($1::text IS NULL OR lower(entity) = lower($1))
+         AND ($2::text IS NULL OR error ILIKE '%' || $2 || '%' ESCAPE '\\')
          AND ($3::timestamptz IS NULL OR processed_at >= $3)
          AND ($4::timestamptz IS NULL OR processed_at < $4)
          AND ($5::text IS NULL OR (processed_at, message_id) > ($5::text::timestamptz, $6::text))
@@ -70,7 +114,7 @@ export function createDeadLetters(
        LIMIT $7`,
       [
         filter.entity ?? null,
-        filter.error ?? null,
+        filter.error ? escapeLike(filter.error) : null,
         date(filter.since, "since"),
         date(filter.until, "until"),
         afterAt,
@@ -94,25 +138,30 @@ export function createDeadLetters(
   };
 
   const replay: DeadLetters["replay"] = async (id) => {
-    const m = await stored(id);
-    if (!m) return undefined;
-    const { entity } = topology.parseSubject(m.subject);
-    const [before] = (await readStatuses(sql, [id])).values();
-    const attempts = before?.attempts ?? 0;
-    // Status first: once published, a worker may complete the message at any moment, and a later "accepted"
-    // would overwrite its "completed".
-    await upsertStatuses(sql, [{ messageId: id, entity, status: "accepted", attempts }]);
-    try {
-      await js.publish(topology.ingestSubject(entity, id), m.data, {
+    const entity = await claim(id, async (tx, row) => {
+      const m = await stored(row.entity, id);
+      if (!m) {
+        throw new DlqConflictError(
+          `message ${id} is listed as dead-lettered but its entry is gone from the DLQ`,
+        );
+      }
+      // Published while the row is locked, so no other replay can publish it too; the status (with the new stream
+      // sequence) commits with the claim. A worker completing the message meanwhile waits for this lock.
+      const ack = await js.publish(topology.ingestSubject(row.entity, id), m.data, {
         msgID: `${id}:replay:${uuidv7()}`,
         headers: createEnvelopeHeaders(new Date()),
       });
-    } catch (error) {
-      const reason = `replay failed: ${(error as Error).message}`;
-      await upsertStatuses(sql, [{ messageId: id, entity, status: "dlq", attempts, error: reason }]);
-      throw error;
-    }
-    await jsm.streams.deleteMessage(topology.dlq.name, m.seq);
+      await upsertStatuses(tx, [{
+        messageId: id,
+        entity: row.entity,
+        status: "accepted",
+        seq: ack.seq,
+        attempts: row.attempts,
+      }]);
+      return row.entity;
+    });
+    if (entity === undefined) return undefined;
+    await purge(entity, id);
     return { message_id: id, entity, status: "accepted" };
   };
 
@@ -120,26 +169,16 @@ export function createDeadLetters(
     list,
     async show(id) {
       const [status] = (await readStatuses(sql, [id])).values();
-      const m = await stored(id);
-      if (!m && status?.status !== "dlq") return undefined;
+      if (status?.status !== "dlq") return undefined;
+      const m = await stored(status.entity, id);
       const text = m ? new TextDecoder().decode(m.data) : undefined;
       let message: unknown;
       try {
         message = text === undefined ? undefined : JSON.parse(text);
       } catch { /* not JSON: shown raw */ }
       const entry: DlqEntry = {
-        ...(status ?? {
-          message_id: id,
-          entity: m ? topology.parseSubject(m.subject).entity : "",
-          status: "dlq",
-          received_at: null,
-          processed_at: null,
-          attempts: Number(m?.header.get("Nomnom-Attempts") ?? 0),
-          error: m?.header.get("Nomnom-Error") ?? null,
-          next_attempt_at: null,
-          history: [],
-        }),
-        dead_at: m?.header.get("Nomnom-Dead-At") || status?.processed_at || null,
+        ...status,
+        dead_at: m?.header.get("Nomnom-Dead-At") || status.processed_at || null,
         dlq_seq: m?.seq,
       };
       if (message !== undefined) entry.message = message;
@@ -161,7 +200,7 @@ export function createDeadLetters(
       for (const [i, id] of ids.entries()) {
         try {
           if (await replay(id)) report.replayed++;
-          else throw new Error("not in the dead-letter stream");
+          else throw new Error("unknown message id");
         } catch (error) {
           report.failed++;
           if (report.errors.length < 20) report.errors.push(`${id}: ${(error as Error).message}`);
@@ -171,20 +210,25 @@ export function createDeadLetters(
       return report;
     },
     async drop(id) {
-      const m = await stored(id);
-      if (!m) return false;
-      const { entity } = topology.parseSubject(m.subject);
-      const [status] = (await readStatuses(sql, [id])).values();
-      await upsertStatuses(sql, [{
-        messageId: id,
-        entity,
-        status: "dropped",
-        attempts: status?.attempts ?? 0,
-      }]);
-      await jsm.streams.deleteMessage(topology.dlq.name, m.seq);
+      const entity = await claim(id, async (tx, row) => {
+        await upsertStatuses(tx, [{
+          messageId: id,
+          entity: row.entity,
+          status: "dropped",
+          attempts: row.attempts,
+        }]);
+        return row.entity;
+      });
+      if (entity === undefined) return false;
+      await purge(entity, id);
       return true;
     },
   };
+}
+
+/** The text of a LIKE pattern that matches `value` literally (`%`, `_` and the escape `\` escaped). */
+export function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, "\\$&");
 }
 
 function date(value: string | undefined, name: string): string | null {

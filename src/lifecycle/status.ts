@@ -2,10 +2,10 @@
  * "Where is message X and why?" for any id the API ever returned. A message is always in at least one of two
  * places: its status row (written in the transaction that completes it, or when it is retried, dead-lettered or
  * replayed) or the ingest stream (from the JetStream ack before the 202 until the worker's ack, which comes only
- * after its commit). So: look in the database, then in the stream (one lookup by subject, the id being the last
- * token), then in the database again in case the worker committed and acked between the two looks.
+ * after its commit). So: look in the database, then in the stream (by subject, the id being the last token), then
+ * in the database again in case the worker committed and acked between the two looks.
  */
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { Sql } from "../db/connect.ts";
 import { readStatuses, type StoredStatus } from "../db/status.ts";
 import { readReceivedAt } from "../stream/envelope.ts";
@@ -17,6 +17,9 @@ export type StatusView = Omit<StoredStatus, "history"> & { history?: StoredStatu
 /** Finds statuses (a small interface: the API depends on it, not on NATS or PostgreSQL). */
 export type StatusFinder = { find(ids: string[]): Promise<Map<string, StatusView>> };
 
+/** Stream lookups a status request keeps in flight: enough to hide latency, few enough not to flood the server. */
+const LOOKUPS_IN_FLIGHT = 256;
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** True for a string that can be a message id nomnom issued (a UUID). */
@@ -26,13 +29,25 @@ export function isMessageId(id: string): boolean {
 
 /** Create the finder over the status table and the ingest stream. */
 export function createStatusFinder(sql: Sql, jsm: JetStreamManager, topology: Topology): StatusFinder {
+  const entities = topology.routes.map((r) => r.entity);
   const inStream = async (ids: string[]): Promise<Map<string, StatusView>> => {
     const found = new Map<string, StatusView>();
-    const messages = await Promise.all(
-      ids.map((id) =>
-        jsm.streams.getMessage(topology.ingest.name, { last_by_subj: topology.ingestLookup(id) })
-      ),
+    // One lookup per ingestible entity, each by the literal subject `<ns>.ingest.<Entity>.<id>`: the server finds
+    // a literal subject in its index, while a wildcard in place of the entity made it scan the backlog (a batch
+    // status request for 1,000 ids timed out behind a large one). At most LOOKUPS_IN_FLIGHT requests at once.
+    const lookups = ids.flatMap((id) =>
+      entities.map((entity) => ({ id, subject: topology.ingestSubject(entity, id) }))
     );
+    const results = await mapLimited(
+      lookups,
+      LOOKUPS_IN_FLIGHT,
+      (l) => jsm.streams.getMessage(topology.ingest.name, { last_by_subj: l.subject }),
+    );
+    const byId = new Map<string, StoredMsg>();
+    results.forEach((m, i) => {
+      if (m) byId.set(lookups[i].id, m);
+    });
+    const messages = ids.map((id) => byId.get(id) ?? null);
     if (!messages.some(Boolean)) return found;
     // Delivered but not yet acked = being processed right now (or waiting for a redelivery).
     const consumer = await jsm.consumers.info(topology.consumer.stream, topology.consumer.durable_name!)
@@ -66,4 +81,18 @@ export function createStatusFinder(sql: Sql, jsm: JetStreamManager, topology: To
       return result;
     },
   };
+}
+
+/** `fn` over `items` with at most `limit` calls pending; results in the order of `items`. */
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }

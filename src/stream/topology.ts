@@ -52,10 +52,6 @@ export type Topology = {
   ingestSubject(entity: string, messageId: string): string;
   /** Subject a dead-lettered message is stored under: `<ns>.dlq.<Entity>.<message id>`. */
   dlqSubject(entity: string, messageId: string): string;
-  /** Subject that finds message `messageId` in the ingest stream whatever its entity (a wildcard). */
-  ingestLookup(messageId: string): string;
-  /** Subject that finds message `messageId` in the dead-letter stream whatever its entity (a wildcard). */
-  dlqLookup(messageId: string): string;
   /** Entity and message id of a subject produced by `ingestSubject` or `dlqSubject`. */
   parseSubject(subject: string): { entity: string; messageId: string };
 };
@@ -117,8 +113,9 @@ export function createTopology(
   const streams = [ingest, dlq];
   assertDisjoint(streams);
   const w = config.worker;
-  // The message id is the last subject token so that "where is message X?" is one direct lookup by subject in
-  // either stream (STREAM.MSG.GET last_by_subj), without an index of our own.
+  // The message id is the last subject token so that "where is message X?" is a direct lookup by subject in
+  // either stream (STREAM.MSG.GET last_by_subj), without an index of our own. Always by a literal subject: a
+  // wildcard (any entity) makes the server scan the stream, which grows with the backlog.
   const ingestSubject = (entity: string, messageId: string) => `${ns}.ingest.${entity}.${messageId}`;
   const dlqSubject = (entity: string, messageId: string) => `${ns}.dlq.${entity}.${messageId}`;
   return {
@@ -145,8 +142,6 @@ export function createTopology(
     })),
     ingestSubject,
     dlqSubject,
-    ingestLookup: (messageId) => ingestSubject("*", messageId),
-    dlqLookup: (messageId) => dlqSubject("*", messageId),
     parseSubject: (subject) => {
       const tokens = subject.split(".");
       return { entity: tokens[2] ?? "", messageId: tokens[3] ?? "" };
