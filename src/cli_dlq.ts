@@ -6,7 +6,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import process from "node:process";
 import type { Config } from "./config.ts";
 import { connectDatabase } from "./db/connect.ts";
-import { createDeadLetters } from "./lifecycle/dead_letters.ts";
+import { createDeadLetters, type DeadLetters, DlqConflictError } from "./lifecycle/dead_letters.ts";
+import { isMessageId } from "./lifecycle/status.ts";
 import type { Logger } from "./log.ts";
 import type { Registry } from "./registry/types.ts";
 import { connectNats } from "./stream/connect.ts";
@@ -20,6 +21,15 @@ export async function runDlq(
   out: (line: string) => void,
 ): Promise<number> {
   const dlq = config.dlq!;
+  // An id is a UUID and nothing else: it becomes part of a NATS subject, where `*` or `>` would match (and act
+  // on) other messages' entries.
+  if (dlq.id !== undefined && !isMessageId(dlq.id)) {
+    process.stderr.write(
+      `nomnom dlq ${dlq.action}: "${dlq.id}" is not a message id (a UUID such as ` +
+        `0193a0c0-1d2e-7f00-8000-000000000000)\n`,
+    );
+    return 2;
+  }
   const { nc } = await connectNats(config.natsUrl!, "nomnom-dlq-cli", log);
   const sql = await connectDatabase(config.databaseUrl!, 1, log);
   try {
@@ -29,6 +39,19 @@ export async function runDlq(
       await jetstreamManager(nc),
       createTopology(config, registry),
     );
+    try {
+      return await act(deadLetters);
+    } catch (error) {
+      if (!(error instanceof DlqConflictError)) throw error;
+      out(error.message);
+      return 1;
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+    await nc.close();
+  }
+
+  async function act(deadLetters: DeadLetters): Promise<number> {
     switch (dlq.action) {
       case "list": {
         const page = await deadLetters.list(dlq.filter, { limit: dlq.limit });
@@ -68,9 +91,6 @@ export async function runDlq(
         return 0;
       }
     }
-  } finally {
-    await sql.end({ timeout: 5 });
-    await nc.close();
   }
 }
 

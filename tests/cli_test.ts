@@ -111,6 +111,22 @@ Deno.test("nomnom dlq lists, shows and bulk-replays dead letters", async () => {
     assert.match(replay.stdout, /matched 3, replayed 3, failed 0/);
     assert.match(replay.stderr, /replaying: 3\/3/);
     await allCompleted(env.sql, ids);
+    const again = await nomnom(["dlq", "replay", ids[0], ...envFlags(env)]);
+    assert.equal(again.code, 1);
+    assert.match(again.stdout, /is not in the dead-letter queue: its status is completed/);
+  } finally {
+    await env.close();
+  }
+});
+
+Deno.test("nomnom dlq refuses an id that is not a message id (a wildcard matched other entries), exit code 2", async () => {
+  const env = await createTestEnv();
+  try {
+    for (const [action, id] of [["drop", ">"], ["show", "*"], ["replay", "O1.>"], ["drop", "not-an-id"]]) {
+      const r = await nomnom(["dlq", action, id, ...envFlags(env)]);
+      assert.equal(r.code, 2, `dlq ${action} ${id}`);
+      assert.match(r.stderr, new RegExp(`"${id.replace(/[.*>]/g, "\\$&")}" is not a message id`));
+    }
   } finally {
     await env.close();
   }
