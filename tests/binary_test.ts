@@ -73,6 +73,9 @@ Deno.test("the compiled binary runs the demo alone in an empty directory, and ap
     const api = await waitFor("the demo's banner", () => demo.out().match(/API +(http:\S+)/)?.[1], 60_000);
     assert.match(demo.out(), /data dir .*\.nomnom — embedded PostgreSQL \(PGlite\) and NATS/);
     const registry = await loadRegistry(join(ROOT, "entities"));
+    // The README's curl posts entities/examples/order.json; the banner's curl a sample made from the entities.
+    const example = JSON.parse(await readFile(join(ROOT, "entities/examples/order.json"), "utf8"));
+    assert.equal((await post(`${api}/ingest/message/Order`, example)).status, 202);
     const sample = createSampleMessage(registry, registry.entities.get("Order")!);
     const accepted = await post(`${api}/ingest/message/Order`, sample);
     assert.equal(accepted.status, 202);
@@ -109,6 +112,13 @@ Deno.test("the compiled binary runs the demo alone in an empty directory, and ap
       30_000,
     );
     await waitFor("the worker", () => worker.err().includes("worker started"), 30_000);
+    // The image's HEALTHCHECK (no role): nothing on the API port, so it finds the worker on its ops port.
+    const opsPort = await waitFor(
+      "the worker's ops port",
+      () => worker.err().match(/"worker ops listening".*"url":"http:\/\/[^"]*:(\d+)"/)?.[1],
+    );
+    const probe = start(binary, ["healthcheck", "ready", "--port=1", `--ops-port=${opsPort}`], dir);
+    assert.equal(await probe.exited, 0, probe.out());
     const order = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
     const r = await post(`${apiUrl}/ingest/message/Order`, order);
     assert.equal(r.status, 202);

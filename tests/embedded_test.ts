@@ -40,7 +40,15 @@ function demo(dataDir: string, env: Record<string, string> = {}, detached = fals
   const exited = new Promise<number | string | null>((r) =>
     child.once("exit", (code, signal) => r(code ?? signal))
   );
-  const url = () => waitFor("the banner", () => out.match(/API +(http:\S+)/)?.[1], 60_000);
+  // The banner, or the reason there is none: a demo that exits first fails the wait at once, with its stderr.
+  let banner: Promise<string> | undefined;
+  const url = () =>
+    banner ??= Promise.race([
+      waitFor("the banner", () => out.match(/API +(http:\S+)/)?.[1], 60_000),
+      exited.then((code) => {
+        throw new Error(`the demo exited (${code}) before its banner:\n${err}`);
+      }),
+    ]);
   return { child, url, exited, err: () => err };
 }
 
