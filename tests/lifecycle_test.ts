@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { createLogger } from "../src/log.ts";
 import { createTestEnv, NATS_URL, post, statuses, type TestEnv, TPCH, waitFor } from "./harness.ts";
 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
@@ -293,6 +294,38 @@ Deno.test("status and dead-letter routes answer 503 with Retry-After while Postg
       assert.ok(Number(response.headers.get("retry-after")) > 0, `${path} says when to retry`);
     }
   } finally {
+    await env.restoreDatabase().catch(() => {});
+    await env.close();
+  }
+});
+
+Deno.test("a dead letter whose status cannot be written leaves the DLQ again and waits for its retry", async () => {
+  const lines: string[] = [];
+  const env = await createTestEnv({
+    flags: ["--retry-base-ms=4000", "--retry-max-ms=4000"],
+    log: createLogger("error", {}, (line) => lines.push(line)),
+  });
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    await env.start("worker");
+    await env.cutDatabase();
+    const topology = env.topology();
+    const id = crypto.randomUUID();
+    await jetstream(nc).publish(topology.ingestSubject("Order", id), "not JSON: dead-lettered at once");
+    await waitFor("a failed move to the DLQ", () => lines.some((l) => l.includes("status write failed")));
+    const jsm = await jetstreamManager(nc);
+    assert.equal(
+      (await jsm.streams.info(topology.dlq.name)).state.messages,
+      0,
+      "no DLQ entry without its status",
+    );
+    assert.equal((await jsm.streams.info(topology.ingest.name)).state.messages, 1, "the message is kept");
+    await env.restoreDatabase();
+    await waitFor("dead-lettered", async () => (await statuses(env.sql, [id])).get(id) === "dlq");
+    assert.equal((await jsm.streams.info(topology.dlq.name)).state.messages, 1);
+    await waitFor("acked", async () => (await jsm.streams.info(topology.ingest.name)).state.messages === 0);
+  } finally {
+    await nc.close();
     await env.restoreDatabase().catch(() => {});
     await env.close();
   }
