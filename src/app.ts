@@ -213,7 +213,11 @@ export async function run(
 
 /** What /health, /ready, /metrics and /stats read, for the API and the worker's ops port alike. */
 function opsDeps(rt: Runtime): OpsDeps {
-  rt.metrics.setStreamReader(() => readStreamFigures(rt.nats!.jsm, rt.topology));
+  rt.metrics.setStreamReader(() => readStreamFigures(rt.nats!.jsm, rt.topology), {
+    ingest: rt.topology.ingest.name,
+    dlq: rt.topology.dlq.name,
+    consumer: rt.topology.consumer.durable_name!,
+  });
   return {
     readiness: () => readiness(rt),
     metrics: rt.metrics,
@@ -255,11 +259,7 @@ async function readiness(rt: Runtime): Promise<Check[]> {
   }];
   const nats = rt.nats!;
   checks.push({ name: "nats", ok: nats.isConnected() });
-  checks.push(
-    await withTimeout(nats.jsm.streams.info(rt.topology.ingest.name), 2000)
-      .then(() => ({ name: "topology", ok: true }))
-      .catch((error) => ({ name: "topology", ok: false, detail: (error as Error).message })),
-  );
+  checks.push(await topologyCheck(rt));
   if (rt.sql) {
     checks.push(
       await withTimeout(rt.sql`SELECT 1`, 2000)
@@ -269,6 +269,29 @@ async function readiness(rt: Runtime): Promise<Check[]> {
     checks.push({ name: "migrations", ok: rt.migrated === true });
   }
   return checks;
+}
+
+/**
+ * Every piece the roles need exists: the ingest stream, the dead-letter stream and the worker's durable consumer
+ * (someone may have deleted one by hand; without the DLQ a failing message could not be dead-lettered). The
+ * detail names what is missing.
+ */
+async function topologyCheck(rt: Runtime): Promise<Check> {
+  const { jsm } = rt.nats!;
+  const { ingest, dlq, consumer } = rt.topology;
+  const parts: [string, Promise<unknown>][] = [
+    [`stream ${ingest.name}`, jsm.streams.info(ingest.name)],
+    [`stream ${dlq.name}`, jsm.streams.info(dlq.name)],
+    [`consumer ${consumer.durable_name}`, jsm.consumers.info(consumer.stream, consumer.durable_name!)],
+  ];
+  const failed = (await Promise.all(
+    parts.map(([what, info]) =>
+      withTimeout(info, 2000).then(() => undefined, (error) => `${what}: ${(error as Error).message}`)
+    ),
+  )).filter((f): f is string => f !== undefined);
+  return failed.length === 0
+    ? { name: "topology", ok: true }
+    : { name: "topology", ok: false, detail: failed.join("; ") };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { allCompleted, createTestEnv, post, statuses, TPCH, waitFor } from "./harness.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { allCompleted, createTestEnv, NATS_URL, post, statuses, TPCH, waitFor } from "./harness.ts";
 import { startPrivateNats } from "./private_nats.ts";
 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
@@ -28,6 +30,19 @@ Deno.test("/ready turns 503 naming NATS when it goes away and 200 when it is bac
       return r.status === 503 ? r.json() : undefined;
     });
     assert.ok(notReady.checks.some((c: { name: string; ok: boolean }) => c.name === "nats" && !c.ok));
+    // /stats degrades instead of failing, and /metrics stops reporting stream figures it cannot read.
+    const stats = await get(`${all.url}/stats`);
+    assert.equal(stats.status, 200);
+    assert.ok(stats.json().errors.nats, "errors names NATS");
+    assert.equal(stats.json().stream.messages, null);
+    assert.equal(
+      typeof stats.json().entities.Order.completed,
+      "number",
+      "PostgreSQL's figures are still there",
+    );
+    const metrics = await get(`${all.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.doesNotMatch(metrics.text, /^nomnom_consumer_lag_messages\{/m, "no stale lag while NATS is away");
     const started = Date.now();
     const refused = await post(`${all.url}/ingest/message/Order`, exampleOrder);
     assert.equal(refused.status, 503);
@@ -94,6 +109,8 @@ Deno.test("/stats and /metrics report real figures, and /metrics passes promtool
     assert.equal(stats.entities.Order.completed, 3);
     assert.equal(stats.entities.Order.accepted_by_this_process, 3);
     assert.equal(stats.entities.Order.per_minute.completed, 3);
+    assert.equal(stats.entities.Order.per_minute.retrying, 0);
+    assert.equal(stats.errors, undefined);
     assert.equal(stats.consumer.lag, 0);
     assert.equal(stats.stream.messages, 0);
     assert.ok(stats.version);
@@ -110,7 +127,10 @@ Deno.test("/stats and /metrics report real figures, and /metrics passes promtool
       metrics.text,
       /nomnom_http_requests_total\{route="\/ingest\/message\/:entity",method="POST",status="202",role="all"\} 3/,
     );
-    assert.match(metrics.text, /nomnom_consumer_lag_messages\{role="all"\} 0/);
+    assert.match(
+      metrics.text,
+      new RegExp(`nomnom_consumer_lag_messages\\{consumer="${env.namespace}_worker",role="all"\\} 0`),
+    );
     assert.match(metrics.text, /nomnom_transaction_duration_seconds_count/);
     const check = await new Promise<{ code: number; out: string }>((resolve) => {
       const child = execFile(
@@ -144,9 +164,52 @@ Deno.test("the worker role serves /health, /ready and /metrics on its own port",
       "postgres",
       "migrations",
     ]);
-    assert.match((await get(`${base}/metrics`)).text, /nomnom_consumer_lag_messages\{role="worker"\}/);
+    assert.match(
+      (await get(`${base}/metrics`)).text,
+      /nomnom_consumer_lag_messages\{consumer="\w+",role="worker"\}/,
+    );
     assert.equal((await get(`${base}/ingest/status/x`)).status, 404, "the worker serves no API");
   } finally {
+    await env.close();
+  }
+});
+
+Deno.test("/ready names a missing dead-letter stream or worker consumer", async () => {
+  const env = await createTestEnv();
+  const nc = await connect({ servers: NATS_URL });
+  try {
+    const api = await env.start("api");
+    assert.equal((await get(`${api.url}/ready`)).status, 200);
+    const jsm = await jetstreamManager(nc);
+    const topology = env.topology();
+    await jsm.consumers.delete(topology.consumer.stream, topology.consumer.durable_name!);
+    await jsm.streams.delete(topology.dlq.name);
+    const ready = await get(`${api.url}/ready`);
+    assert.equal(ready.status, 503);
+    const check = ready.json().checks.find((c: { name: string }) => c.name === "topology");
+    assert.equal(check.ok, false);
+    assert.match(check.detail, new RegExp(`stream ${topology.dlq.name}\\b`));
+    assert.match(check.detail, new RegExp(`consumer ${topology.consumer.durable_name}\\b`));
+    assert.doesNotMatch(check.detail, new RegExp(`stream ${topology.ingest.name}\\b`));
+  } finally {
+    await nc.close();
+    await env.close();
+  }
+});
+
+Deno.test("/stats answers 200 with partial figures and errors.postgres when PostgreSQL is down", async () => {
+  const env = await createTestEnv();
+  try {
+    const api = await env.start("api");
+    await env.cutDatabase();
+    const stats = await get(`${api.url}/stats`);
+    assert.equal(stats.status, 200);
+    const body = stats.json();
+    assert.ok(body.errors.postgres);
+    assert.equal(body.entities.Order.completed, null, "unknown, not zero");
+    assert.equal(typeof body.stream.messages, "number", "NATS figures are still there");
+  } finally {
+    await env.restoreDatabase();
     await env.close();
   }
 });

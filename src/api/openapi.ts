@@ -16,15 +16,30 @@ const json = (schema: Json, description: string) => ({
   description,
   content: { "application/json": { schema } },
 });
+/** Every 503 says when to come back. */
+const retryAfter = {
+  "Retry-After": {
+    description: "Seconds to wait before retrying",
+    schema: { type: "integer", minimum: 1 },
+  },
+};
 const errors = (...codes: number[]) =>
-  Object.fromEntries(codes.map((code) => [String(code), json(ref("Error"), ERROR_TEXT[code])]));
+  Object.fromEntries(
+    codes.map((code) => [
+      String(code),
+      code === 503
+        ? { ...json(ref("Error"), ERROR_TEXT[code]), headers: retryAfter }
+        : json(ref("Error"), ERROR_TEXT[code]),
+    ]),
+  );
 const ERROR_TEXT: Record<number, string> = {
-  400: "Malformed request (JSON, id or parameter)",
+  400: "Malformed request (JSON, body cut short, id or parameter; details.parameter names a bad parameter)",
   404: "Unknown entity, message or route",
-  413: "Request body too large",
+  413: "Request body, or a message, larger than the limit (named in the answer)",
   415: "Unsupported content type",
   422: "The message does not match its entity; every failing field is named",
-  503: "Not stored now (NATS unreachable, stream full, no ack in time): retry after Retry-After seconds",
+  503: "Not available now (NATS or PostgreSQL unreachable, stream full, no ack in time): retry after " +
+    "Retry-After seconds",
 };
 const idParam = {
   name: "message_id",
@@ -87,7 +102,27 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
       properties: {
         accepted: { type: "integer" },
         rejected: { type: "integer" },
-        results: { type: "array", items: { type: "object" } },
+        results: {
+          type: "array",
+          items: {
+            type: "object",
+            required: ["line", "status"],
+            properties: {
+              line: { type: "integer", description: "1-based line number in the request" },
+              status: { type: "string", description: "accepted, or rejected" },
+              message_id: { type: "string", format: "uuid" },
+              code: {
+                type: "integer",
+                description:
+                  "A rejected line's status on its own: 400, 404, 413 (over --max-message-bytes), " +
+                  "422 or 503",
+              },
+              errors: { type: "array", items: { type: "object" } },
+              retryable: { type: "boolean" },
+              retry_after: { type: "integer", description: "Seconds to wait before retrying this line" },
+            },
+          },
+        },
       },
     },
     Status: {
@@ -158,7 +193,8 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
           parameters: [entityParam, idempotencyHeader],
           requestBody: {
             required: true,
-            content: { "application/json": { schema: { oneOf: entities.map(ref) } } },
+            // anyOf, not oneOf: entity schemas may overlap (a message valid for two entities is still valid).
+            content: { "application/json": { schema: { anyOf: entities.map(ref) } } },
           },
           responses: { ...accepted, ...errors(400, 404, 413, 415, 422, 503) },
         },
@@ -183,7 +219,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
             content: {
               "application/json": {
                 schema: {
-                  oneOf: [
+                  anyOf: [
                     ...entities.map(ref),
                     {
                       type: "object",
@@ -229,7 +265,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
           summary: "Where a message is and why",
           operationId: "getStatus",
           parameters: [idParam],
-          responses: { "200": json(ref("Status"), "The message's status"), ...errors(400, 404) },
+          responses: { "200": json(ref("Status"), "The message's status"), ...errors(400, 404, 503) },
         },
       },
       "/ingest/status": {
@@ -253,7 +289,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
               { type: "object", properties: { results: { type: "array", items: ref("Status") } } },
               "Statuses",
             ),
-            ...errors(400, 422),
+            ...errors(400, 422, 503),
           },
         },
       },
@@ -281,7 +317,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
                 next_cursor: { type: ["string", "null"] },
               },
             }, "A page"),
-            ...errors(400),
+            ...errors(400, 503),
           },
         },
       },
@@ -290,7 +326,10 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
           summary: "Replay every dead letter matching a filter",
           operationId: "replayDeadLetters",
           requestBody: { required: false, content: { "application/json": { schema: ref("DlqFilter") } } },
-          responses: { "200": json({ type: "object" }, "Counts: matched, replayed, failed"), ...errors(400) },
+          responses: {
+            "200": json({ type: "object" }, "Counts: matched, replayed, failed"),
+            ...errors(400, 503),
+          },
         },
       },
       "/dlq/{message_id}": {
@@ -298,13 +337,13 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
           summary: "One dead letter with its original message",
           operationId: "getDeadLetter",
           parameters: [idParam],
-          responses: { "200": json(ref("Status"), "The dead letter"), ...errors(400, 404) },
+          responses: { "200": json(ref("Status"), "The dead letter"), ...errors(400, 404, 503) },
         },
         delete: {
           summary: "Drop a dead letter for good",
           operationId: "dropDeadLetter",
           parameters: [idParam],
-          responses: { "200": json({ type: "object" }, "Dropped"), ...errors(400, 404) },
+          responses: { "200": json({ type: "object" }, "Dropped"), ...errors(400, 404, 503) },
         },
       },
       "/dlq/{message_id}/replay": {
@@ -312,7 +351,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
           summary: "Replay one dead letter",
           operationId: "replayDeadLetter",
           parameters: [idParam],
-          responses: { "202": json(ref("Accepted"), "Re-queued"), ...errors(400, 404) },
+          responses: { "202": json(ref("Accepted"), "Re-queued"), ...errors(400, 404, 503) },
         },
       },
       "/health": {
@@ -336,8 +375,13 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
       "/stats": {
         get: {
           summary: "Per-entity, stream and consumer figures",
+          description:
+            "Rates (per_minute) count the last 60 seconds. accepted_by_this_process and its rate " +
+            "are this process's own (each API replica counts its own: add them up); completed, retrying and " +
+            "dlq are read from PostgreSQL and cover every worker. When NATS or PostgreSQL cannot be read, " +
+            "their figures are null and `errors` names the source.",
           operationId: "stats",
-          responses: { "200": json({ type: "object" }, "Figures") },
+          responses: { "200": json({ type: "object" }, "Figures, possibly partial (see errors)") },
         },
       },
       "/openapi.json": { get: { summary: "This document", operationId: "openapi", responses: openapi } },

@@ -6,6 +6,8 @@ import { loadRegistry } from "../registry/load.ts";
 import type { DeadLetters } from "../lifecycle/dead_letters.ts";
 import { createApi } from "./app.ts";
 
+type Json = Record<string, unknown>;
+
 const registry = await loadRegistry(
   new URL("../../tests/fixtures/nomnom-tpch/entities", import.meta.url).pathname,
 );
@@ -78,4 +80,22 @@ Deno.test("requests get a request id, echoed back; wrong content types are 415 a
   });
   assert.equal(form.status, 415);
   assert.match((await form.json()).error, /application\/json/);
+});
+
+Deno.test("the OpenAPI document uses anyOf, never oneOf, and every 503 documents Retry-After", async () => {
+  const document = await (await api().request("/openapi.json")).json();
+  assert.doesNotMatch(JSON.stringify(document), /"oneOf"/);
+  let unavailable = 0;
+  for (const [path, operations] of Object.entries(document.paths as Record<string, Record<string, Json>>)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const response = (operation.responses as Record<string, Json>)["503"];
+      if (!response || path === "/ready" || path === "/health") continue;
+      unavailable++;
+      assert.ok(
+        (response.headers as Json | undefined)?.["Retry-After"],
+        `${method} ${path} 503 has Retry-After`,
+      );
+    }
+  }
+  assert.ok(unavailable >= 10);
 });

@@ -1,7 +1,12 @@
 /**
  * The figures behind GET /stats: per entity (statuses from nomnom.messages, acceptances counted by this
  * process), the streams and the consumer (from JetStream), uptime and version. Every number is read, none is
- * invented.
+ * invented: when PostgreSQL or NATS cannot be read, their figures are left out (null) and `errors` says why,
+ * instead of the whole document failing.
+ *
+ * Rates (`per_minute`) count the last 60 seconds. `accepted_by_this_process` is this process's own count (each
+ * API replica has its own; add them up); `completed`, `retrying` and `dlq` come from the status table, so they
+ * cover every worker (`retrying`: messages whose latest failed attempt was in the last minute).
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Sql } from "../db/connect.ts";
@@ -22,13 +27,27 @@ export type StatsDeps = {
   role: string;
 };
 
+/** How long /stats and a scrape wait for NATS or PostgreSQL before reporting that source as unavailable. */
+const READ_TIMEOUT_MS = 2_000;
+
+/** `promise`, or a rejection after `ms`: a probe must answer while a dependency hangs. */
+function within<T>(promise: Promise<T>, ms = READ_TIMEOUT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) =>
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    ),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** Read the stream and consumer figures (also what the metrics gauges show). */
 export async function readStreamFigures(jsm: JetStreamManager, topology: Topology): Promise<StreamFigures> {
-  const [ingest, dlq, consumer] = await Promise.all([
+  const [ingest, dlq, consumer] = await within(Promise.all([
     jsm.streams.info(topology.ingest.name),
     jsm.streams.info(topology.dlq.name),
     jsm.consumers.info(topology.consumer.stream, topology.consumer.durable_name!),
-  ]);
+  ]));
   return {
     ingestMessages: ingest.state.messages,
     ingestBytes: ingest.state.bytes,
@@ -40,6 +59,7 @@ export async function readStreamFigures(jsm: JetStreamManager, topology: Topolog
 
 /** Build the /stats document. */
 export async function readStats(deps: StatsDeps): Promise<Record<string, unknown>> {
+  const errors: Record<string, string> = {};
   const accepted = deps.accepted.snapshot();
   const entities: Record<string, Record<string, unknown>> = {};
   for (const e of deps.registry.ingestible) {
@@ -50,36 +70,49 @@ export async function readStats(deps: StatsDeps): Promise<Record<string, unknown
       retrying: 0,
       dlq: 0,
       dropped: 0,
-      per_minute: { accepted_by_this_process: a?.lastMinute ?? 0, completed: 0, dlq: 0 },
+      per_minute: { accepted_by_this_process: a?.lastMinute ?? 0, completed: 0, retrying: 0, dlq: 0 },
     };
   }
-  if (deps.sql) {
-    const rows = await deps.sql.unsafe(
+  const rows = deps.sql
+    ? await within(deps.sql.unsafe(
       `SELECT entity, status, count(*)::int AS total,
               count(*) FILTER (WHERE processed_at > now() - interval '1 minute')::int AS last_minute
        FROM ${NOMNOM_SCHEMA}.messages GROUP BY entity, status`,
-    );
-    for (const r of rows) {
-      const e = entities[r.entity] ??= { per_minute: {} };
-      e[r.status] = r.total;
-      if (r.status === "completed" || r.status === "dlq") {
-        (e.per_minute as Record<string, number>)[r.status] = r.last_minute;
-      }
+    )).catch((error) => (errors.postgres = (error as Error).message, undefined))
+    : [];
+  for (const r of rows ?? []) {
+    const e = entities[r.entity] ??= { per_minute: {} };
+    e[r.status] = r.total;
+    if (r.status === "completed" || r.status === "dlq" || r.status === "retrying") {
+      (e.per_minute as Record<string, number>)[r.status] = r.last_minute;
     }
   }
-  const f = await readStreamFigures(deps.jsm, deps.topology);
+  if (!rows) {
+    // Unknown, not zero.
+    for (const e of Object.values(entities)) {
+      for (const status of ["completed", "retrying", "dlq", "dropped"]) e[status] = null;
+      Object.assign(e.per_minute as object, { completed: null, retrying: null, dlq: null });
+    }
+  }
+  const f = await readStreamFigures(deps.jsm, deps.topology)
+    .catch((error) => (errors.nats = (error as Error).message, undefined));
   return {
     version: deps.version,
     role: deps.role,
     uptime_seconds: Math.round((Date.now() - deps.startedAt.getTime()) / 1000),
     entities,
-    stream: { name: deps.topology.ingest.name, messages: f.ingestMessages, bytes: f.ingestBytes },
-    dlq_stream: { name: deps.topology.dlq.name, messages: f.dlqMessages },
+    stream: {
+      name: deps.topology.ingest.name,
+      messages: f?.ingestMessages ?? null,
+      bytes: f?.ingestBytes ?? null,
+    },
+    dlq_stream: { name: deps.topology.dlq.name, messages: f?.dlqMessages ?? null },
     consumer: {
       name: deps.topology.consumer.durable_name,
-      pending: f.consumerPending,
-      ack_pending: f.consumerAckPending,
-      lag: f.consumerPending + f.consumerAckPending,
+      pending: f?.consumerPending ?? null,
+      ack_pending: f?.consumerAckPending ?? null,
+      lag: f ? f.consumerPending + f.consumerAckPending : null,
     },
+    ...(Object.keys(errors).length > 0 ? { errors } : {}),
   };
 }

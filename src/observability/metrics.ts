@@ -1,6 +1,8 @@
 /**
  * Prometheus metrics (prom-client, one registry per process). The API and the worker record into the same
- * object; gauges that describe NATS (stream size, DLQ size, consumer lag) are read at scrape time.
+ * object; gauges that describe NATS (stream size, DLQ size, consumer lag) are read at scrape time, labelled with
+ * the stream or consumer they describe, and left out of a scrape in which they could not be read (a stale value
+ * would look like a healthy one; a missing series is what alerts like `absent()` are for).
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
@@ -17,11 +19,15 @@ export type StreamFigures = {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** The names the scrape-time gauges are labelled with. */
+export type StreamNames = { ingest: string; dlq: string; consumer: string };
+
 /** Create the metrics of one process. `readStream` is called on each scrape. */
 export function createMetrics(role: string, version: string) {
   const registry = new Registry();
   registry.setDefaultLabels({ role });
   let readStream: (() => Promise<StreamFigures>) | undefined;
+  let names: StreamNames | undefined;
   let figures: Promise<StreamFigures | undefined> | undefined;
   // One JetStream round trip per scrape, shared by the gauges that read it.
   const streamFigures =
@@ -34,14 +40,22 @@ export function createMetrics(role: string, version: string) {
     registers: [registry],
   })
     .set({ version }, 1);
-  const gauge = (name: string, help: string, pick: (f: StreamFigures) => number) =>
+  const gauge = (
+    name: string,
+    help: string,
+    label: "stream" | "consumer",
+    which: keyof StreamNames,
+    pick: (f: StreamFigures) => number,
+  ) =>
     new Gauge({
       name,
       help,
+      labelNames: [label],
       registers: [registry],
       async collect() {
         const f = await streamFigures();
-        if (f) this.set(pick(f));
+        this.reset();
+        if (f && names) this.set({ [label]: names[which] }, pick(f));
       },
     });
 
@@ -90,17 +104,38 @@ export function createMetrics(role: string, version: string) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
-    dlqSize: gauge("nomnom_dlq_messages", "Messages in the dead-letter stream", (f) => f.dlqMessages),
+    dlqSize: gauge(
+      "nomnom_dlq_messages",
+      "Messages in the dead-letter stream",
+      "stream",
+      "dlq",
+      (f) => f.dlqMessages,
+    ),
     consumerLag: gauge(
       "nomnom_consumer_lag_messages",
       "Messages not yet processed: consumer pending + ack pending (what to scale workers on)",
+      "consumer",
+      "consumer",
       (f) => f.consumerPending + f.consumerAckPending,
     ),
-    streamMessages: gauge("nomnom_stream_messages", "Messages in the ingest stream", (f) => f.ingestMessages),
-    streamBytes: gauge("nomnom_stream_bytes", "Bytes in the ingest stream", (f) => f.ingestBytes),
-    /** Set how stream figures are read (once JetStream is connected). */
-    setStreamReader(reader: () => Promise<StreamFigures>) {
+    streamMessages: gauge(
+      "nomnom_stream_messages",
+      "Messages in the ingest stream",
+      "stream",
+      "ingest",
+      (f) => f.ingestMessages,
+    ),
+    streamBytes: gauge(
+      "nomnom_stream_bytes",
+      "Bytes in the ingest stream",
+      "stream",
+      "ingest",
+      (f) => f.ingestBytes,
+    ),
+    /** Set how stream figures are read (once JetStream is connected) and the names they are labelled with. */
+    setStreamReader(reader: () => Promise<StreamFigures>, streamNames: StreamNames) {
       readStream = reader;
+      names = streamNames;
     },
     /** Prometheus text exposition; stream figures are read once per call. */
     async expose(): Promise<string> {
