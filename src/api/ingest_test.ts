@@ -96,6 +96,7 @@ Deno.test("POST /ingest/message/{entity} answers 422 naming every failing field,
   const r = await request("/ingest/message/Order", JSON.stringify(body));
   assert.equal(r.status, 422);
   assert.deepEqual(r.body.details.map((d: { field: string }) => d.field).sort(), [
+    "line_items[0].quantity",
     "order_key",
     "ship_priority",
   ]);
