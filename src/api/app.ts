@@ -14,7 +14,7 @@ import type { Metrics } from "../observability/metrics.ts";
 import type { Registry } from "../registry/types.ts";
 import type { Publisher } from "../stream/publish.ts";
 import { createDlqRoutes } from "./dlq.ts";
-import { bodyReadError, checkDlqFilter, errorResponse, HttpError } from "./http_error.ts";
+import { bodyReadError, errorResponse, HttpError } from "./http_error.ts";
 import { createIngestRoutes } from "./ingest.ts";
 import { createDocsRoutes, createOpenApiDocument } from "./openapi.ts";
 import { createOpsRoutes, type OpsDeps } from "./ops.ts";
@@ -103,20 +103,6 @@ export function createApi(deps: ApiDeps): Hono {
     app.post(path, contentType(JSON_TYPES, "application/json"), limit(deps.limits.messageBytes));
   }
 
-  // The dead-letter filter is checked here, before src/api/dlq.ts hands it to PostgreSQL. Reading the body
-  // here also maps an aborted upload to 400; Hono keeps the text for the route to read again.
-  app.get("/dlq", async (c, next) => (checkDlqFilter(c.req.query()), await next()));
-  app.post("/dlq/replay", async (c, next) => {
-    const text = await c.req.text().catch((error) => Promise.reject(bodyReadError(error)));
-    let body: unknown;
-    try {
-      body = text.trim() === "" ? {} : JSON.parse(text);
-    } catch {
-      return await next(); // the route answers malformed JSON itself
-    }
-    checkDlqFilter({ ...c.req.query(), ...(isRecord(body) ? body : {}) });
-    await next();
-  });
   app.post("/ingest/status", async (c, next) => {
     await c.req.arrayBuffer().catch((error) => Promise.reject(bodyReadError(error)));
     await next();
@@ -136,10 +122,6 @@ export function createApi(deps: ApiDeps): Hono {
   app.route("/", createOpsRoutes(deps.ops));
   app.route("/", createDocsRoutes(createOpenApiDocument(deps.registry, deps.version)));
   return app as unknown as Hono;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** A client's request id is echoed back if it is a sane token; otherwise nomnom makes one. */

@@ -8,7 +8,7 @@
  *   DELETE /dlq/{message_id}                                  drop it for good (status → dropped)
  * An unknown id is a 404; a known one that is not in the DLQ (replayed or dropped, maybe concurrently) a 409.
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import {
   type DeadLetters,
   DlqConflictError,
@@ -16,8 +16,7 @@ import {
   DlqFilterError,
 } from "../lifecycle/dead_letters.ts";
 import { isMessageId } from "../lifecycle/status.ts";
-import { HttpError } from "./http_error.ts";
-import { databaseUnavailableAs503 } from "./status.ts";
+import { bodyReadError, HttpError } from "./http_error.ts";
 
 const FILTER_KEYS = ["entity", "error", "since", "until"] as const;
 const REPLAY_KEYS = new Set<string>([...FILTER_KEYS, "all"]);
@@ -29,14 +28,16 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
     return id;
   };
   const notInDlq = (id: string) => new HttpError(404, `no message with id ${id} was ever dead-lettered`);
-  /** The lifecycle's errors as answers: a bad filter 400, not in the DLQ 409, PostgreSQL away 503. */
-  const answer = async <T>(c: Context, run: () => Promise<T>): Promise<T> => {
+  /** The lifecycle's errors as answers: a bad filter 400, not in the DLQ 409 (PostgreSQL away: app.onError's 503). */
+  const answer = async <T>(run: () => Promise<T>): Promise<T> => {
     try {
       return await run();
     } catch (error) {
-      if (error instanceof DlqFilterError) throw new HttpError(400, error.message);
+      if (error instanceof DlqFilterError) {
+        throw new HttpError(400, error.message, { parameter: error.message.match(/^"(\w+)"/)?.[1] });
+      }
       if (error instanceof DlqConflictError) throw new HttpError(409, error.message);
-      throw databaseUnavailableAs503(c, error);
+      throw error;
     }
   };
 
@@ -47,10 +48,10 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
       throw new HttpError(400, '"limit" must be a whole number from 1 to 1000');
     }
     const filter: DlqFilter = { entity: q.entity, error: q.error, since: q.since, until: q.until };
-    return c.json(await answer(c, () => deadLetters.list(filter, { limit, cursor: q.cursor })));
+    return c.json(await answer(() => deadLetters.list(filter, { limit, cursor: q.cursor })));
   });
   app.post("/replay", async (c) => {
-    const text = await c.req.text();
+    const text = await c.req.text().catch((error) => Promise.reject(bodyReadError(error)));
     let body: unknown;
     try {
       body = text.trim() === "" ? {} : JSON.parse(text);
@@ -81,7 +82,10 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
     const filter: DlqFilter = {};
     for (const key of FILTER_KEYS) {
       const value = requested[key];
-      if (typeof value === "string" && value !== "") filter[key] = value;
+      if (value !== undefined && typeof value !== "string") {
+        throw new HttpError(400, `"${key}" must be a string`, { parameter: key });
+      }
+      if (value) filter[key] = value;
     }
     if (!all && Object.keys(filter).length === 0) {
       throw new HttpError(
@@ -89,23 +93,23 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
         'replay what? send a filter {"entity", "error", "since", "until"}, or {"all": true} to replay everything',
       );
     }
-    return c.json(await answer(c, () => deadLetters.replayMatching(filter)));
+    return c.json(await answer(() => deadLetters.replayMatching(filter)));
   });
   app.get("/:message_id", async (c) => {
     const id = checkId(c.req.param("message_id"));
-    const entry = await answer(c, () => deadLetters.show(id));
+    const entry = await answer(() => deadLetters.show(id));
     if (!entry) throw new HttpError(404, `message ${id} is not in the dead-letter queue`);
     return c.json(entry);
   });
   app.post("/:message_id/replay", async (c) => {
     const id = checkId(c.req.param("message_id"));
-    const replayed = await answer(c, () => deadLetters.replay(id));
+    const replayed = await answer(() => deadLetters.replay(id));
     if (!replayed) throw notInDlq(id);
     return c.json(replayed, 202);
   });
   app.delete("/:message_id", async (c) => {
     const id = checkId(c.req.param("message_id"));
-    if (!await answer(c, () => deadLetters.drop(id))) throw notInDlq(id);
+    if (!await answer(() => deadLetters.drop(id))) throw notInDlq(id);
     return c.json({ message_id: id, status: "dropped" });
   });
   return app;

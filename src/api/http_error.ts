@@ -22,13 +22,14 @@ const DATABASE_RETRY_AFTER_SECONDS = 2;
 /**
  * True for "PostgreSQL cannot be reached right now": socket errors, postgres.js's own connection codes, and the
  * SQLSTATEs of a server going away or not accepting connections (class 08 connection exception; 57P01–57P03
- * admin/crash shutdown, cannot connect now; 53300 too many connections). PostgreSQL appendix A; postgres.js
- * README "Connection errors".
+ * admin/crash shutdown, cannot connect now; 53300 too many connections; 55000, which is what a database that does
+ * not accept connections answers a new one: ALLOW_CONNECTIONS false, a database being taken down). PostgreSQL
+ * appendix A; postgres.js README "Connection errors".
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code !== "string") return false;
-  return /^(08...|57P0[123]|53300)$/.test(code) || /^CONNECT(ION)?_/.test(code) ||
+  return /^(08...|57P0[123]|53300|55000)$/.test(code) || /^CONNECT(ION)?_/.test(code) ||
     ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"]
       .includes(code);
 }
@@ -81,57 +82,4 @@ export async function readBody(c: Context): Promise<Uint8Array> {
 export function bodyReadError(error: unknown): Error {
   if (error instanceof HttpError || (error as { status?: number })?.status === 413) return error as Error;
   return new HttpError(400, "the request body could not be read: the client ended it early");
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** PostgreSQL's timestamptz takes years 4713 BC to 294276 AD; JavaScript dates go further, so bound them. */
-const EARLIEST = Date.UTC(1, 0, 1);
-const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-
-/**
- * Check a dead-letter filter (GET /dlq's query, POST /dlq/replay's query and body) before it reaches PostgreSQL:
- * a date out of range, a NUL character or an edited cursor would otherwise fail inside the query (SQLSTATE
- * 22xxx) and answer 500. Throws a 400 naming the parameter. The cursor's shape (base64url of
- * `<timestamptz text>|<message id>`) is the one src/lifecycle/dead_letters.ts writes.
- */
-export function checkDlqFilter(filter: Record<string, unknown>): void {
-  const bad = (name: string, why: string) => new HttpError(400, `"${name}" ${why}`, { parameter: name });
-  for (const name of ["entity", "error", "since", "until", "cursor"]) {
-    const value = filter[name];
-    if (value === undefined || value === null) continue;
-    if (typeof value !== "string") throw bad(name, "must be a string");
-    // PostgreSQL text cannot hold U+0000 (SQLSTATE 22021).
-    if (value.includes("\0")) throw bad(name, "must not contain a NUL character");
-  }
-  for (const name of ["since", "until"]) {
-    const value = filter[name] as string | undefined;
-    if (!value) continue;
-    const time = new Date(value).getTime();
-    if (Number.isNaN(time) || time < EARLIEST || time > LATEST) {
-      throw bad(name, "must be an ISO 8601 date or date-time (years 1 to 9999)");
-    }
-  }
-  if (filter.cursor !== undefined && !isDlqCursor(filter.cursor as string)) {
-    throw bad("cursor", "is not a cursor this API returned");
-  }
-}
-
-function isDlqCursor(cursor: string): boolean {
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return false;
-  let text: string;
-  try {
-    text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-  } catch {
-    return false;
-  }
-  const [at, id, ...rest] = text.split("|");
-  if (rest.length > 0 || !at || !id || !UUID.test(id)) return false;
-  // PostgreSQL's text of a timestamptz, "2026-01-02 03:04:05.123456+00"; every field in range (JavaScript would
-  // roll February 30 over into March, PostgreSQL rejects it).
-  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d{1,6})?[+-]\d\d(:\d\d){0,2}$/.exec(at);
-  if (!m) return false;
-  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
-  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d &&
-    t.getUTCHours() === h && t.getUTCMinutes() === mi && t.getUTCSeconds() === s;
 }

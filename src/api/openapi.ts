@@ -36,6 +36,7 @@ const ERROR_TEXT: Record<number, string> = {
   400: "Malformed request (JSON, body cut short, id or parameter; details.parameter names a bad parameter)",
   404: "Unknown entity, message or route",
   413: "Request body, or a message, larger than the limit (named in the answer)",
+  409: "The message is not in the dead-letter queue any more (replayed or dropped)",
   415: "Unsupported content type",
   422: "The message does not match its entity; every failing field is named",
   503: "Not available now (NATS or PostgreSQL unreachable, stream full, no ack in time): retry after " +
@@ -145,12 +146,15 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
     },
     DlqFilter: {
       type: "object",
+      description: "At least one filter (here or in the query), or all: true to replay everything",
       properties: {
-        entity: { type: "string" },
-        error: { type: "string" },
+        entity: { type: "string", description: "Entity name, any case" },
+        error: { type: "string", description: "Text in the error, matched literally" },
         since: { type: "string", format: "date-time" },
         until: { type: "string", format: "date-time" },
+        all: { type: "boolean", const: true },
       },
+      additionalProperties: false,
     },
   };
   for (const e of registry.ingestible) schemas[e.name] = entitySchema(e.messageSchema!, e.name, schemas);
@@ -323,7 +327,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
       },
       "/dlq/replay": {
         post: {
-          summary: "Replay every dead letter matching a filter",
+          summary: "Replay every dead letter matching a filter (or all: true)",
           operationId: "replayDeadLetters",
           requestBody: { required: false, content: { "application/json": { schema: ref("DlqFilter") } } },
           responses: {
@@ -343,7 +347,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
           summary: "Drop a dead letter for good",
           operationId: "dropDeadLetter",
           parameters: [idParam],
-          responses: { "200": json({ type: "object" }, "Dropped"), ...errors(400, 404, 503) },
+          responses: { "200": json({ type: "object" }, "Dropped"), ...errors(400, 404, 409, 503) },
         },
       },
       "/dlq/{message_id}/replay": {
@@ -351,7 +355,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
           summary: "Replay one dead letter",
           operationId: "replayDeadLetter",
           parameters: [idParam],
-          responses: { "202": json(ref("Accepted"), "Re-queued"), ...errors(400, 404, 503) },
+          responses: { "202": json(ref("Accepted"), "Re-queued"), ...errors(400, 404, 409, 503) },
         },
       },
       "/health": {

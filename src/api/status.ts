@@ -4,37 +4,18 @@
  *                                      next_attempt_at, history}; 404 never issued; 400 not a message id
  *   POST /ingest/status                {"message_ids": [...]} → {results: [status or {message_id, status: "unknown"}]}
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { isMessageId, type StatusFinder } from "../lifecycle/status.ts";
-import { HttpError, isDatabaseUnavailable } from "./http_error.ts";
+import { HttpError } from "./http_error.ts";
 
 const MAX_IDS = 1000;
 
-/** Seconds a client is asked to wait when PostgreSQL cannot be reached. */
-const RETRY_AFTER_SECONDS = 2;
-
-/**
- * PostgreSQL unreachable → a 503 with Retry-After (the header is set on the context, which the error answer
- * keeps); any other error is returned as is. SQLSTATE 55000 is what a database that does not accept connections
- * answers a new one (ALTER DATABASE … ALLOW_CONNECTIONS false, a database being taken down).
- */
-export function databaseUnavailableAs503(c: Context, error: unknown): unknown {
-  const code = (error as { code?: unknown })?.code;
-  if (!isDatabaseUnavailable(error) && code !== "55000") return error;
-  c.header("Retry-After", String(RETRY_AFTER_SECONDS));
-  return new HttpError(503, `PostgreSQL cannot be reached (${code}); retry later`);
-}
-
 export function createStatusRoutes(statuses: StatusFinder): Hono {
   const app = new Hono();
-  const find = (c: Context, ids: string[]) =>
-    statuses.find(ids).catch((error) => {
-      throw databaseUnavailableAs503(c, error);
-    });
   app.get("/:message_id", async (c) => {
     const id = c.req.param("message_id");
     if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID)`);
-    const found = (await find(c, [id])).get(id);
+    const found = (await statuses.find([id])).get(id);
     if (!found) throw new HttpError(404, `no message with id ${id} was ever accepted`);
     return c.json(found);
   });
@@ -61,7 +42,7 @@ export function createStatusRoutes(statuses: StatusFinder): Hono {
         bad.slice(0, 20).map((id) => ({ field: "message_ids", message: id })),
       );
     }
-    const found = await find(c, ids);
+    const found = await statuses.find(ids);
     return c.json({ results: ids.map((id) => found.get(id) ?? { message_id: id, status: "unknown" }) });
   });
   return app;

@@ -149,21 +149,3 @@ export const STATUS_TABLE: TableSpec = {
       `CREATE INDEX messages_status_time ON ${NOMNOM_SCHEMA}.messages (status, processed_at, message_id)`,
   }],
 };
-
-/**
- * Upsert of a batch of status rows, appending one event per row to its history. Parameters: ids, entities,
- * statuses, seqs, received_at, attempts, errors, next_attempt_at (all text[]).
- */
-export const UPSERT_STATUS = `INSERT INTO ${NOMNOM_SCHEMA}.messages AS m
-  (message_id, entity, status, stream_seq, received_at, processed_at, attempts, error, next_attempt_at, history)
-SELECT u.id, u.entity, u.status, u.seq::bigint, u.received_at::timestamptz, now(), u.attempts::integer, u.error,
-  u.next_at::timestamptz,
-  jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('status', u.status, 'at', now(),
-    'attempts', u.attempts::integer, 'error', u.error)))
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-  AS u(id, entity, status, seq, received_at, attempts, error, next_at)
-ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,
-  stream_seq = COALESCE(EXCLUDED.stream_seq, m.stream_seq),
-  received_at = COALESCE(m.received_at, EXCLUDED.received_at),
-  processed_at = EXCLUDED.processed_at, attempts = EXCLUDED.attempts, error = EXCLUDED.error,
-  next_attempt_at = EXCLUDED.next_attempt_at, history = m.history || EXCLUDED.history`;

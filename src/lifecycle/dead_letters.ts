@@ -99,6 +99,7 @@ export function createDeadLetters(
 
   const list: DeadLetters["list"] = async (filter, page = {}) => {
     const limit = Math.min(Math.max(page.limit ?? 100, 1), 1000);
+    checkDlqFilter(filter, page.cursor);
     const [afterAt, afterId] = page.cursor ? decodeCursor(page.cursor) : [null, null];
     const rows = await sql.unsafe(
       `SELECT message_id, entity, status, received_at, processed_at, attempts, error, history,
@@ -231,11 +232,35 @@ export function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, "\\$&");
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** PostgreSQL's timestamptz takes years 4713 BC to 294276 AD; JavaScript dates go further, so bound them. */
+const EARLIEST = Date.UTC(1, 0, 1);
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * Check a filter and cursor before they reach PostgreSQL, where a date out of range, a NUL character or an
+ * edited cursor would fail inside the query (SQLSTATE 22xxx) instead of naming the parameter. Throws
+ * DlqFilterError whose message starts with the parameter's name in quotes.
+ */
+export function checkDlqFilter(filter: DlqFilter, cursor?: string): void {
+  for (const [name, value] of Object.entries({ ...filter, cursor })) {
+    if (value === undefined) continue;
+    if (typeof value !== "string") throw new DlqFilterError(`"${name}" must be a string`);
+    // PostgreSQL text cannot hold U+0000 (SQLSTATE 22021).
+    if (value.includes("\0")) throw new DlqFilterError(`"${name}" must not contain a NUL character`);
+  }
+  date(filter.since, "since");
+  date(filter.until, "until");
+  if (cursor !== undefined) decodeCursor(cursor);
+}
+
 function date(value: string | undefined, name: string): string | null {
   if (value === undefined || value === "") return null;
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new DlqFilterError(`"${name}" must be an ISO 8601 date or date-time`);
-  return d.toISOString();
+  const time = new Date(value).getTime();
+  if (Number.isNaN(time) || time < EARLIEST || time > LATEST) {
+    throw new DlqFilterError(`"${name}" must be an ISO 8601 date or date-time (years 1 to 9999)`);
+  }
+  return new Date(time).toISOString();
 }
 
 /** base64url: safe in a query string without escaping. */
@@ -243,12 +268,27 @@ function encodeCursor(at: string, id: string): string {
   return btoa(`${at}|${id}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
+/** The (processed_at text, message id) a cursor of ours holds; anything else is a DlqFilterError. */
 function decodeCursor(cursor: string): [string, string] {
+  const invalid = () => new DlqFilterError(`"cursor" is not a cursor this API returned`);
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  let text: string;
   try {
-    const [at, id] = atob(cursor.replaceAll("-", "+").replaceAll("_", "/")).split("|");
-    if (!at || !id) throw new Error();
-    return [at, id];
+    text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
   } catch {
-    throw new DlqFilterError(`"cursor" is not a cursor this API returned`);
+    throw invalid();
   }
+  const [at, id, ...rest] = text.split("|");
+  if (rest.length > 0 || !at || !id || !UUID.test(id)) throw invalid();
+  // PostgreSQL's text of a timestamptz, "2026-01-02 03:04:05.123456+00", every field in range (JavaScript would
+  // roll February 30 over into March; PostgreSQL rejects it).
+  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d{1,6})?[+-]\d\d(:\d\d){0,2}$/.exec(at);
+  if (!m) throw invalid();
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  if (
+    t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d || t.getUTCHours() !== h ||
+    t.getUTCMinutes() !== mi || t.getUTCSeconds() !== s
+  ) throw invalid();
+  return [at, id];
 }
