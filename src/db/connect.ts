@@ -1,6 +1,8 @@
 /**
  * Opening the PostgreSQL pool (postgres.js). Notices are dropped (CREATE ... IF NOT EXISTS is chatty), and every
- * connection says it is nomnom in pg_stat_activity.
+ * connection says it is nomnom in pg_stat_activity. Sessions run in UTC: a date-time sent without an offset is
+ * then stored as UTC whatever the server's default time zone, and the worker's in-batch key comparison
+ * (src/registry/key.ts) can know what PostgreSQL will compare.
  */
 import postgres from "postgres";
 import { type Logger, redact } from "../log.ts";
@@ -12,7 +14,7 @@ export async function connectDatabase(url: string, poolSize: number, log: Logger
   const sql = postgres(url, {
     max: poolSize,
     onnotice: () => {},
-    connection: { application_name: "nomnom" },
+    connection: { application_name: "nomnom", TimeZone: "UTC" },
     connect_timeout: 10,
   });
   try {

@@ -62,9 +62,7 @@ const DATETIME = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(
 
 /**
  * Microseconds since the epoch (timestamptz keeps microseconds and rounds finer digits). A date-time without an
- * offset is read by PostgreSQL in the session's time zone, which this code cannot know: it is kept apart
- * (prefix `L`, same wall clock ⇒ same key) rather than guessed, so two rows are never merged when PostgreSQL
- * keeps them apart.
+ * offset is UTC: PostgreSQL reads it in the session's time zone, which nomnom pins to UTC (src/db/connect.ts).
  */
 function canonicalDateTime(text: string): string {
   const m = DATETIME.exec(text);
@@ -73,7 +71,7 @@ function canonicalDateTime(text: string): string {
   const ms = Date.parse(`${date}T${hours}:${minutes}:${seconds}${offset ?? "Z"}`);
   const padded = (fraction + "0000000").slice(0, 7);
   const micros = BigInt(ms) * 1000n + BigInt(padded.slice(0, 6)) + (Number(padded[6]) >= 5 ? 1n : 0n);
-  return (offset ? "" : "L") + String(micros);
+  return String(micros);
 }
 
 function sortKeys(value: unknown): unknown {

@@ -17,6 +17,8 @@ Deno.test("canonicalKeyValue() makes equal what PostgreSQL compares as equal", (
   same("datetime", "2025-01-01T12:00:00+02:00", "2025-01-01T10:00:00.000Z");
   same("datetime", "2025-01-01T10:00:00.0000004Z", "2025-01-01T10:00:00Z"); // timestamptz keeps microseconds
   same("datetime", "2025-01-01T10:00", "2025-01-01T10:00:00.000");
+  // nomnom's sessions run in UTC (src/db/connect.ts), so PostgreSQL reads a date-time without an offset as UTC.
+  same("datetime", "2025-01-01T10:00:00", "2025-01-01T10:00:00Z");
   same("json", { a: 1, b: [{ c: 1, d: 2 }] }, { b: [{ d: 2, c: 1 }], a: 1 });
 });
 
@@ -25,8 +27,6 @@ Deno.test("canonicalKeyValue() keeps apart what PostgreSQL keeps apart", () => {
   differ("decimal", "1.5", "1.05");
   differ("decimal", "-1", "1");
   differ("datetime", "2025-01-01T10:00:00.000001Z", "2025-01-01T10:00:00Z");
-  // Without an offset PostgreSQL reads the session's time zone, which may not be UTC: never merged with a UTC one.
-  differ("datetime", "2025-01-01T10:00:00", "2025-01-01T10:00:00Z");
   differ("string", "a", "A");
   differ("json", [1, 2], [2, 1]);
 });
