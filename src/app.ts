@@ -135,7 +135,7 @@ const MODULES: Record<ModuleName, Module> = {
       });
       const server = await serveHttp(app.fetch, rt.config.http.host, rt.config.http.port);
       rt.server = server;
-      rt.log.info("api listening", { url: `http://${rt.config.http.host}:${server.port}` });
+      rt.log.info("api listening", { url: `http://${bracketed(rt.config.http.host)}:${server.port}` });
       return () => server.close();
     },
   },
@@ -157,7 +157,7 @@ const MODULES: Record<ModuleName, Module> = {
       const ops = createOpsRoutes(opsDeps(rt));
       const server = await serveHttp(ops.fetch, rt.config.http.host, rt.config.opsPort);
       rt.opsServer = server;
-      rt.log.info("worker ops listening", { url: `http://${rt.config.http.host}:${server.port}` });
+      rt.log.info("worker ops listening", { url: `http://${bracketed(rt.config.http.host)}:${server.port}` });
       return async () => {
         await worker.stop();
         await server.close();
@@ -302,4 +302,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
     ),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** An IPv6 address as a URL host wants it (the bound address as is: the log says where the socket listens). */
+function bracketed(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }

@@ -389,7 +389,8 @@ const COMMAND_HELP: Record<Config["command"], string> = {
     "drop <id>.",
   healthcheck:
     "Ask the local process for /health (or /ready with `healthcheck ready`): exit 0 on a 200. For " +
-    "container HEALTHCHECKs; the port is --port, or --ops-port with --role=worker.",
+    "container HEALTHCHECKs; --role=api asks --port, --role=worker asks --ops-port, no role asks --port, then " +
+    "--ops-port.",
 };
 
 /** Every setting with its flag, env twin and default: the source of `--help` and of README's table. */

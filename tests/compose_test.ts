@@ -22,6 +22,7 @@ type Service = {
   ports?: string[];
   expose?: string[];
   healthcheck?: { test: string[] };
+  stop_grace_period?: string;
   depends_on?: Record<string, { condition: string }>;
 };
 
@@ -70,6 +71,15 @@ Deno.test("every nomnom service's command and environment is a valid nomnom conf
         `${name}: ${mapping} is the port nomnom listens on`,
       );
     }
+    // Docker kills after stop_grace_period (default 10 s): it must cover the API's drain and the shutdown deadline.
+    const grace = Number(/^(\d+)s$/.exec(service.stop_grace_period ?? "10s")?.[1]) * 1000;
+    const shutdown = config.role === "worker" ? 0 : config.shutdownDrainMs;
+    assert.ok(
+      grace >= shutdown + config.shutdownTimeoutMs,
+      `${name}: stop_grace_period ${grace} ms covers drain + shutdown (${
+        shutdown + config.shutdownTimeoutMs
+      } ms)`,
+    );
     const check = service.healthcheck!.test;
     assert.deepEqual(check.slice(0, 3), ["CMD", "/nomnom", "healthcheck"]);
     const probe = loadConfig(check.slice(3).filter((a) => a !== "ready").concat(), env).config!;
