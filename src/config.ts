@@ -93,7 +93,7 @@ const SETTINGS = {
   "shutdown-timeout-ms": {
     env: "NOMNOM_SHUTDOWN_TIMEOUT_MS",
     schema: int(100).default(25_000),
-    help: "longest graceful shutdown before exit",
+    help: "longest graceful shutdown before exit, counted after the drain",
   },
   "shutdown-drain-ms": {
     env: "NOMNOM_SHUTDOWN_DRAIN_MS",
