@@ -8,14 +8,16 @@
  *   4  nomnom API, NDJSON batches of 100 and 1,000 lines
  *   5  nomnom workers draining a pre-filled backlog (1, 2, 4 worker processes; 1 worker on the other runtime)
  *   6  --role=all end to end under sustained load: throughput, accept and accept→commit latency, peak RSS
+ *   R  start → /ready of each role against the live services (median of 3 starts), and its RSS when idle
  *
  * Prints one table with the ratios 3÷A, 4÷A, 5÷B and writes the same as JSON under bench/results/. Every phase
  * checks that nothing was lost (by id where the bench made the ids, by count where wrk did: wrk does not count
  * requests still in flight when it stops, so the stream may hold a few more than it reports, never fewer).
- * `--only=A,B,3,4,5,6` runs some phases (ratios need their baseline in the same run).
+ * `--only=A,B,3,4,5,6,R` runs some phases (ratios need their baseline in the same run).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -135,6 +137,22 @@ async function stopNomnom(child: ChildProcess) {
   const exited = new Promise((r) => child.once("exit", r));
   process.kill(child.pid!, "SIGTERM");
   await exited;
+}
+
+/** A loopback port nobody listens on (closed again before nomnom takes it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+  const kb = Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0);
+  return round(kb / 1024, 0);
 }
 
 async function peakRssMb(pid: number): Promise<number> {
@@ -459,6 +477,43 @@ try {
     });
     log(`6: ${round(rate, 0)} msgs/s`);
     await stopNomnom(all.child);
+    for (const s of t.streams) await jsm.streams.delete(s.name);
+  }
+
+  // ---------- R: start → /ready ----------
+  if (runs("R")) {
+    const ns = `${id}ready`;
+    const t = await resetNamespace(ns);
+    for (const role of ["api", "worker", "all"]) {
+      const times: number[] = [];
+      let idle = 0;
+      for (let i = 0; i < 3; i++) {
+        const port = await freePort();
+        const portFlag = role === "worker" ? `--ops-port=${port}` : `--port=${port}`;
+        const started = performance.now();
+        const p = startNomnom([`--role=${role}`, portFlag, ...flags(ns)]);
+        for (;;) {
+          const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+          if (ok) break;
+          if (p.child.exitCode !== null) throw new Error(`nomnom exited: ${p.err().slice(-500)}`);
+          if (performance.now() - started > 30_000) throw new Error(`${role} was not ready within 30 s`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        times.push(performance.now() - started);
+        await new Promise((r) => setTimeout(r, 500));
+        idle = Math.max(idle, await rssMb(p.child.pid!));
+        await stopNomnom(p.child);
+      }
+      times.sort((a, b) => a - b);
+      rows.push({
+        name: `R  start → /ready, --role=${role} (${runtime})`,
+        msgs_per_s: 0,
+        p50_ms: round(times[1], 0),
+        rss_mb: idle,
+        note: "p50 of 3 starts; RSS when idle after start",
+      });
+      log(`R ${role}: ${round(times[1], 0)} ms`);
+    }
     for (const s of t.streams) await jsm.streams.delete(s.name);
   }
 
