@@ -188,23 +188,33 @@ export async function run(
     embedded: {},
   };
   const stops: Stop[] = [];
-  const started = new Set<ModuleName>();
+  const starting = new Map<ModuleName, Promise<void>>();
   const stopAll = async () => {
     rt.stopping = true;
     for (const stop of stops.reverse().splice(0)) {
       await stop().catch((error) => rt.log.error("error while stopping", { error }));
     }
   };
-  const start = async (name: ModuleName): Promise<void> => {
-    if (started.has(name)) return;
-    started.add(name);
-    for (const dep of MODULES[name].deps) await start(dep);
-    const stop = await MODULES[name].start?.(rt);
-    if (stop) stops.push(stop);
+  // Independent modules start side by side (NATS and its topology while PostgreSQL connects and migrates: the
+  // start-to-ready time is the longer of the two, not their sum). A module's stop is pushed only once its own
+  // start has finished, so the reversed list stops every module before what it depends on.
+  const start = (name: ModuleName): Promise<void> => {
+    let started = starting.get(name);
+    if (!started) {
+      started = (async () => {
+        await Promise.all(MODULES[name].deps.map(start));
+        const stop = await MODULES[name].start?.(rt);
+        if (stop) stops.push(stop);
+      })();
+      starting.set(name, started);
+    }
+    return started;
   };
   try {
     await start(target);
   } catch (error) {
+    // Let the modules still starting finish (or fail) before stopping: none may be left open behind us.
+    await Promise.allSettled(starting.values());
     await stopAll();
     throw error;
   }
