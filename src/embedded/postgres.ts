@@ -6,8 +6,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { PGlite, type PGliteOptions } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import type { PGliteOptions } from "@electric-sql/pglite";
 import type { Logger } from "../log.ts";
 import { lockDataDir } from "./data_dir.ts";
 
@@ -54,6 +53,11 @@ async function startServer(dataDir: string, log: Logger): Promise<EmbeddedPostgr
   const dir = join(dataDir, "pg");
   await mkdir(dir, { recursive: true });
   const started = performance.now();
+  // Loaded here, not at start: only the embedded demo needs PGlite, and evaluating it cost every role ~20 ms.
+  const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("@electric-sql/pglite-socket"),
+  ]);
   const db = await PGlite.create(dir, await assetOptions());
   const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 4 });
   await server.start();
