@@ -8,7 +8,8 @@
  *   4  nomnom API, NDJSON batches of 100 and 1,000 lines
  *   5  nomnom workers draining a pre-filled backlog (1, 2, 4 worker processes; 1 worker on the other runtime)
  *   6  --role=all end to end under sustained load: throughput, accept and accept→commit latency, peak RSS
- *   R  start → /ready of each role against the live services (median of 3 starts), and its RSS when idle
+ *   R  start → /ready of each role against the live services (median of 3 starts), and its RSS when idle;
+ *      with --binary=./nomnom also the compiled binary's
  *
  * Prints one table with the ratios 3÷A, 4÷A, 5÷B and writes the same as JSON under bench/results/. Every phase
  * checks that nothing was lost (by id where the bench made the ids, by count where wrk did: wrk does not count
@@ -37,6 +38,8 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const quick = process.argv.includes("--quick");
 const runtime = process.argv.find((a) => a.startsWith("--runtime="))?.split("=")[1] ?? "deno";
 const only = process.argv.find((a) => a.startsWith("--only="))?.split("=")[1].split(",");
+/** `--binary=./nomnom`: phase R also times this compiled binary (what the image ships). */
+const binary = process.argv.find((a) => a.startsWith("--binary="))?.split("=")[1];
 const runs = (phase: string) => !only || only.includes(phase);
 const NATS_URL = process.env.NOMNOM_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 const PG_URL = process.env.NOMNOM_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -59,6 +62,11 @@ type Row = {
   note?: string;
 };
 const rows: Row[] = [];
+const bunImageEnv = Object.fromEntries(
+  [...(await readFile(join(ROOT, "Dockerfile"), "utf8")).matchAll(/\b(BUN_JSC_\w+)=(\S+)/g)].map((
+    m,
+  ) => [m[1], m[2]]),
+);
 const log = (line: string) => console.error(`[bench] ${line}`);
 
 // ---------- setup ----------
@@ -111,10 +119,15 @@ function startNomnom(
   args: string[],
   rt = runtime,
 ): { child: ChildProcess; url: () => Promise<string>; err: () => string } {
-  const [cmd, pre] = rt === "bun"
+  const [cmd, pre] = rt === "binary"
+    ? [binary!, []]
+    : rt === "bun"
     ? [join(ROOT, "node_modules/.bin/bun"), ["run", join(ROOT, "main.ts")]]
     : [join(ROOT, "node_modules/.bin/deno"), ["run", "-A", join(ROOT, "main.ts")]];
-  const child = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  // Bun runs with the JSC settings the image sets (ENV BUN_JSC_* in the Dockerfile), so that the figures are
+  // the image's.
+  const env = rt === "deno" ? process.env : { ...bunImageEnv, ...process.env };
+  const child = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   children.push(child);
   let out = "";
   let err = "";
@@ -484,14 +497,16 @@ try {
   if (runs("R")) {
     const ns = `${id}ready`;
     const t = await resetNamespace(ns);
-    for (const role of ["api", "worker", "all"]) {
+    const starts: [string, string][] = ["api", "worker", "all"].map((role) => [role, runtime]);
+    if (binary) starts.push(...["api", "worker", "all"].map((role) => [role, "binary"] as [string, string]));
+    for (const [role, rt] of starts) {
       const times: number[] = [];
       let idle = 0;
       for (let i = 0; i < 3; i++) {
         const port = await freePort();
         const portFlag = role === "worker" ? `--ops-port=${port}` : `--port=${port}`;
         const started = performance.now();
-        const p = startNomnom([`--role=${role}`, portFlag, ...flags(ns)]);
+        const p = startNomnom([`--role=${role}`, portFlag, ...flags(ns)], rt);
         for (;;) {
           const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
           if (ok) break;
@@ -506,13 +521,13 @@ try {
       }
       times.sort((a, b) => a - b);
       rows.push({
-        name: `R  start → /ready, --role=${role} (${runtime})`,
+        name: `R  start → /ready, --role=${role} (${rt === "binary" ? "bun binary" : rt})`,
         msgs_per_s: 0,
         p50_ms: round(times[1], 0),
         rss_mb: idle,
         note: "p50 of 3 starts; RSS when idle after start",
       });
-      log(`R ${role}: ${round(times[1], 0)} ms`);
+      log(`R ${role} ${rt}: ${round(times[1], 0)} ms`);
     }
     for (const s of t.streams) await jsm.streams.delete(s.name);
   }
