@@ -202,6 +202,10 @@ function wrk(
           String(concurrency),
           "-d",
           `${seconds}s`,
+          // wrk gives up on a request after 2 s by default and sends another on a new connection while the
+          // server still works on the first: an NDJSON batch of 1,000 takes longer, and load piled up.
+          "--timeout",
+          "30s",
           "-s",
           join(ROOT, "bench/post.lua"),
           url,
