@@ -182,7 +182,8 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_WINDOW, lines.length) }, work));
     const accepted = results.filter((r) => r.status !== "rejected").length;
-    const retryAfter = Math.max(0, ...results.map((r) => Number(r.retry_after ?? 0)));
+    // Not Math.max(...results): a batch of a million short lines would pass a million arguments (RangeError, 500).
+    const retryAfter = results.reduce((max, r) => Math.max(max, Number(r.retry_after ?? 0)), 0);
     const status = accepted > 0 ? 202 : retryAfter > 0 ? 503 : 422;
     const body = { accepted, rejected: results.length - accepted, results };
     return { status, body, retryAfter } as const;
