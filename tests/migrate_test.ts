@@ -119,6 +119,26 @@ Deno.test("migrate() adds the key constraint when the only unique index on the k
   }
 });
 
+Deno.test("migrate() adds the key constraint when the unique indexes on the key have INCLUDE columns or expressions", async () => {
+  const env = await createTestEnv();
+  try {
+    const registry = await loadRegistry(TPCH + "entities");
+    await migrate(env.sql, registry, silentLogger);
+    // Neither can be an ON CONFLICT (part_key) arbiter, though pg_index.indkey makes both look like one: an
+    // INCLUDE column is in indkey, an expression is a 0 there.
+    await env.sql`ALTER TABLE products DROP CONSTRAINT products_nomnom_key`;
+    await env.sql`CREATE UNIQUE INDEX products_including ON products (part_key) INCLUDE (_seq)`;
+    await env.sql`ALTER TABLE customers DROP CONSTRAINT customers_nomnom_key`;
+    await env.sql`CREATE UNIQUE INDEX customers_expression ON customers (customer_key, lower(customer_key))`;
+    assert.deepEqual((await migrate(env.sql, registry, silentLogger)).sort(), [
+      "added unique key (customer_key) to customers",
+      "added unique key (part_key) to products",
+    ]);
+  } finally {
+    await env.close();
+  }
+});
+
 Deno.test("migrate() stops, naming it, at a deferrable unique constraint on the key (ON CONFLICT rejects those)", async () => {
   const env = await createTestEnv();
   try {

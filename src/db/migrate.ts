@@ -102,6 +102,9 @@ async function ensureKey(tx: Sql, entity: Entity): Promise<string[]> {
     FROM pg_index i
     WHERE i.indrelid = ${sqlIdent(s.table)}::regclass AND i.indisunique
       AND i.indpred IS NULL AND i.indisvalid
+      -- an expression index hides its expressions from indkey (attnum 0), and INCLUDE columns are in indkey
+      -- but not in the key: neither can stand for UNIQUE (key columns) as an ON CONFLICT arbiter
+      AND i.indexprs IS NULL AND i.indnkeyatts = i.indnatts
       AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
            FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey))
           = (SELECT array_agg(k ORDER BY k) FROM unnest(${s.key}::text[]) k)`;
