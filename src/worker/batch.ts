@@ -155,6 +155,7 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
     }
     retrying.forEach((d, i) => {
       d.msg.nak(delays[i]);
+      for (const twin of d.twins) twin.nak(delays[i]);
       count(d.item.decoded.entity.name, "retried");
     });
     counters.retried += retrying.length;
@@ -167,10 +168,14 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
     // The same stream message twice in one batch (a redelivery overtook it): written once; the other delivery is
     // settled with it, never acked before the commit (acking it would delete the message from the work queue).
     const bySeq = new Map<number, { msg: JsMsg; twins: JsMsg[] }>();
+    // The newest delivery leads (its deliveryCount is the one retries and the DLQ decision go by).
     for (const msg of batch) {
       const first = bySeq.get(msg.seq);
-      if (first) first.twins.push(msg);
-      else bySeq.set(msg.seq, { msg, twins: [] });
+      if (!first) bySeq.set(msg.seq, { msg, twins: [] });
+      else if (msg.info.deliveryCount > first.msg.info.deliveryCount) {
+        first.twins.push(first.msg);
+        first.msg = msg;
+      } else first.twins.push(msg);
     }
     const decoded: Decoded[] = [];
     for (const { msg, twins } of bySeq.values()) {

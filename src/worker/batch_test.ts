@@ -71,6 +71,24 @@ Deno.test("a redelivery in the same batch is never acked before its twin's rows 
   assert.deepEqual(ok, ["write:a", "commit", "ack:a", "ack:a"]);
 });
 
+Deno.test("twins of a retried message are all nak'ed, and the newest delivery decides (its attempt count)", async () => {
+  const events: Events = [];
+  const tries: number[] = [];
+  const { process } = processor(events, down, {
+    saveRetrying: (rows) => (tries.push(...rows.map((r) => r.attempts ?? 0)), Promise.resolve()),
+    decode: (msg) =>
+      ({
+        messageId: msg.subject.split(".")[3],
+        seq: msg.seq,
+        attempts: msg.info.deliveryCount,
+        decoded: { entity: { name: "Order" } },
+      }) as BatchItem,
+  });
+  await process([message(events, "a", 1, 1), message(events, "a", 1, 2)]);
+  assert.equal(events.filter((e) => e.startsWith("nak:a")).length, 2, `both deliveries nak'ed: ${events}`);
+  assert.deepEqual(tries, [2], "the retry is recorded with the newest delivery's count");
+});
+
 Deno.test("a failed retrying-status write still naks with the retry delay and dead-letters nothing", async () => {
   const events: Events = [];
   const { process, counters } = processor(events, down, {

@@ -7,20 +7,10 @@
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { headers as createHeaders } from "@nats-io/transport-node";
 import { upsertStatuses } from "../db/status.ts";
-import { readReceivedAt } from "../stream/envelope.ts";
+import { DLQ_HEADERS, readReceivedAt } from "../stream/envelope.ts";
+import { sequenceMessageId } from "../lifecycle/status.ts";
 import { retryDelay } from "./classify.ts";
 import type { WorkerDeps } from "./worker.ts";
-
-/** Headers of a dead-letter entry. */
-export const DLQ_HEADERS = {
-  messageId: "Nomnom-Message-Id",
-  entity: "Nomnom-Entity",
-  error: "Nomnom-Error",
-  attempts: "Nomnom-Attempts",
-  firstSeen: "Nomnom-First-Seen",
-  deadAt: "Nomnom-Dead-At",
-  streamSeq: "Nomnom-Stream-Seq",
-} as const;
 
 /** Describe an error for people: the database's SQLSTATE and detail when there is one. */
 export function describeError(error: Error): string {
@@ -37,7 +27,7 @@ export function createDeadLetterer(
   return async (msg: JsMsg, error: Error): Promise<boolean> => {
     const parsed = topology.parseSubject(msg.subject);
     const entity = parsed.entity || "unknown";
-    const messageId = parsed.messageId || `seq-${msg.seq}`;
+    const messageId = parsed.messageId || sequenceMessageId(msg.seq);
     const receivedAt = readReceivedAt(msg.headers);
     const reason = describeError(error);
     const h = createHeaders();
@@ -61,8 +51,9 @@ export function createDeadLetterer(
     };
     // No dedup id: the DLQ stream keeps one message per subject (max_msgs_per_subject 1), so repeating this move
     // replaces the entry, and a dedup id could swallow the repeat after the entry was removed below.
+    let entrySeq: number;
     try {
-      await js.publish(subject, msg.data, { headers: h });
+      entrySeq = (await js.publish(subject, msg.data, { headers: h })).seq;
     } catch (failure) {
       return retryLater("DLQ publish failed", failure);
     }
@@ -78,8 +69,9 @@ export function createDeadLetterer(
       }]);
     } catch (failure) {
       // Without its status the entry would be invisible (the DLQ is listed from the status table), and if the
-      // next delivery completes the message, it would be in both places: take it back out.
-      await jsm.streams.purge(topology.dlq.name, { filter: subject }).catch(() => {});
+      // next delivery completes the message, it would be in both places: take it back out. Exactly this entry,
+      // by its sequence: a purge by subject could remove the entry another delivery of the message just stored.
+      await jsm.streams.deleteMessage(topology.dlq.name, entrySeq, false).catch(() => {});
       return retryLater("status write failed", failure);
     }
     msg.ack();
