@@ -21,12 +21,11 @@ export async function runDlq(
   out: (line: string) => void,
 ): Promise<number> {
   const dlq = config.dlq!;
-  // An id is a UUID and nothing else: it becomes part of a NATS subject, where `*` or `>` would match (and act
-  // on) other messages' entries.
+  // An id becomes part of a NATS subject, where `*` or `>` would match (and act on) other messages' entries.
   if (dlq.id !== undefined && !isMessageId(dlq.id)) {
     process.stderr.write(
       `nomnom dlq ${dlq.action}: "${dlq.id}" is not a message id (a UUID such as ` +
-        `0193a0c0-1d2e-7f00-8000-000000000000)\n`,
+        `0193a0c0-1d2e-7f00-8000-000000000000, or seq-<n>)\n`,
     );
     return 2;
   }

@@ -24,7 +24,7 @@ const REPLAY_KEYS = new Set<string>([...FILTER_KEYS, "all"]);
 export function createDlqRoutes(deadLetters: DeadLetters): Hono {
   const app = new Hono();
   const checkId = (id: string) => {
-    if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID)`);
+    if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID, or seq-<n>)`);
     return id;
   };
   const notInDlq = (id: string) => new HttpError(404, `no message with id ${id} was ever dead-lettered`);

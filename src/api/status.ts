@@ -14,7 +14,7 @@ export function createStatusRoutes(statuses: StatusFinder): Hono {
   const app = new Hono();
   app.get("/:message_id", async (c) => {
     const id = c.req.param("message_id");
-    if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID)`);
+    if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID, or seq-<n>)`);
     const found = (await statuses.find([id])).get(id);
     if (!found) throw new HttpError(404, `no message with id ${id} was ever accepted`);
     return c.json(found);

@@ -10,7 +10,8 @@ import { v7 as uuidv7 } from "uuid";
 import type { Sql } from "../db/connect.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
 import { readStatuses, type StoredStatus, toStoredStatus, upsertStatuses } from "../db/status.ts";
-import { createEnvelopeHeaders } from "../stream/envelope.ts";
+import { createEnvelopeHeaders, DLQ_HEADERS } from "../stream/envelope.ts";
+import { isMessageId } from "./status.ts";
 import type { Topology } from "../stream/topology.ts";
 
 /** Which dead letters: by entity, text in the error, and time dead-lettered (ISO strings). */
@@ -179,7 +180,7 @@ export function createDeadLetters(
       } catch { /* not JSON: shown raw */ }
       const entry: DlqEntry = {
         ...status,
-        dead_at: m?.header.get("Nomnom-Dead-At") || status.processed_at || null,
+        dead_at: m?.header.get(DLQ_HEADERS.deadAt) || status.processed_at || null,
         dlq_seq: m?.seq,
       };
       if (message !== undefined) entry.message = message;
@@ -232,7 +233,6 @@ export function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, "\\$&");
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** PostgreSQL's timestamptz takes years 4713 BC to 294276 AD; JavaScript dates go further, so bound them. */
 const EARLIEST = Date.UTC(1, 0, 1);
 const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
@@ -279,7 +279,7 @@ function decodeCursor(cursor: string): [string, string] {
     throw invalid();
   }
   const [at, id, ...rest] = text.split("|");
-  if (rest.length > 0 || !at || !id || !UUID.test(id)) throw invalid();
+  if (rest.length > 0 || !at || !id || !isMessageId(id)) throw invalid();
   // PostgreSQL's text of a timestamptz, "2026-01-02 03:04:05.123456+00", every field in range (JavaScript would
   // roll February 30 over into March; PostgreSQL rejects it).
   const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d{1,6})?[+-]\d\d(:\d\d){0,2}$/.exec(at);

@@ -9,6 +9,17 @@ import type { MsgHdrs } from "@nats-io/transport-node";
 
 export const RECEIVED_AT_HEADER = "Nomnom-Received-At";
 
+/** Headers of a dead-letter entry. */
+export const DLQ_HEADERS = {
+  messageId: "Nomnom-Message-Id",
+  entity: "Nomnom-Entity",
+  error: "Nomnom-Error",
+  attempts: "Nomnom-Attempts",
+  firstSeen: "Nomnom-First-Seen",
+  deadAt: "Nomnom-Dead-At",
+  streamSeq: "Nomnom-Stream-Seq",
+} as const;
+
 /** Headers of an ingest message. */
 export function createEnvelopeHeaders(receivedAt: Date): MsgHdrs {
   const h = createHeaders();

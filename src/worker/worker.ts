@@ -16,6 +16,7 @@ import { readReceivedAt } from "../stream/envelope.ts";
 import type { Topology } from "../stream/topology.ts";
 import { createBatchProcessor, type WorkerCounters } from "./batch.ts";
 import { createDeadLetterer } from "./dead_letter.ts";
+import { sequenceMessageId } from "../lifecycle/status.ts";
 
 export type WorkerDeps = {
   js: JetStreamClient;
@@ -117,7 +118,7 @@ function decode(deps: WorkerDeps, msg: JsMsg): BatchItem {
     throw new PayloadError(name, [{ field: "", message: "body is not valid JSON" }]);
   }
   return {
-    messageId: messageId || `seq-${msg.seq}`,
+    messageId: messageId || sequenceMessageId(msg.seq),
     seq: msg.seq,
     attempts: msg.info.deliveryCount,
     receivedAt: readReceivedAt(msg.headers),

@@ -1,0 +1,22 @@
+import assert from "node:assert/strict";
+import { isMessageId, sequenceMessageId } from "./status.ts";
+
+Deno.test("a message id is a UUID, or seq-<n> for a message put on the stream without one; nothing a subject could widen", () => {
+  assert.ok(isMessageId("0190f3c2-7b1e-7000-8000-000000000000"));
+  assert.ok(isMessageId(sequenceMessageId(42)), "the name the worker gives a message without an id");
+  for (
+    const bad of [
+      "",
+      "seq-",
+      "seq-0",
+      "seq-1.2",
+      "seq-*",
+      ">",
+      "*",
+      "0190f3c2-7b1e-7000-8000-00000000000",
+      "a.b",
+    ]
+  ) {
+    assert.ok(!isMessageId(bad), bad);
+  }
+});
