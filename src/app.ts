@@ -29,6 +29,7 @@ import { ensureTopology } from "./stream/ensure.ts";
 import { createPublisher, type Publisher } from "./stream/publish.ts";
 import { createTopology, explainPayloadLimit, type Topology } from "./stream/topology.ts";
 import { ConfigError } from "./errors.ts";
+import { withTimeout } from "./timeout.ts";
 import { startWorker, type Worker } from "./worker/worker.ts";
 
 /** What modules share; each module fills in its part. */
@@ -55,7 +56,8 @@ export type Runtime = {
 };
 
 type Stop = () => Promise<void>;
-type Module = { deps: ModuleName[]; start?: (rt: Runtime) => Promise<Stop | void> };
+/** A module: what it needs started first (side by side, or one after the other with `inOrder`), and its start. */
+type Module = { deps: ModuleName[]; inOrder?: true; start?: (rt: Runtime) => Promise<Stop | void> };
 type ModuleName = "nats" | "topology" | "database" | "api" | "worker" | "all";
 
 const MODULES: Record<ModuleName, Module> = {
@@ -166,7 +168,7 @@ const MODULES: Record<ModuleName, Module> = {
   },
   // The worker starts first so that it stops last: on shutdown the API stops accepting, then the worker
   // finishes and commits its batch.
-  all: { deps: ["worker", "api"] },
+  all: { deps: ["worker", "api"], inOrder: true },
 };
 
 /** A running target: its runtime and how to stop it (reverse start order). */
@@ -202,7 +204,9 @@ export async function run(
     let started = starting.get(name);
     if (!started) {
       started = (async () => {
-        await Promise.all(MODULES[name].deps.map(start));
+        const { deps, inOrder } = MODULES[name];
+        if (inOrder) { for (const dep of deps) await start(dep); }
+        else await Promise.all(deps.map(start));
         const stop = await MODULES[name].start?.(rt);
         if (stop) stops.push(stop);
       })();
@@ -302,16 +306,6 @@ async function topologyCheck(rt: Runtime): Promise<Check> {
   return failed.length === 0
     ? { name: "topology", ok: true }
     : { name: "topology", ok: false, detail: failed.join("; ") };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) =>
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-    ),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** An IPv6 address as a URL host wants it (the bound address as is: the log says where the socket listens). */

@@ -15,6 +15,7 @@ import type { StreamFigures } from "../observability/metrics.ts";
 import type { RateCounter } from "../observability/rates.ts";
 import type { Registry } from "../registry/types.ts";
 import type { Topology } from "../stream/topology.ts";
+import { withTimeout } from "../timeout.ts";
 
 export type StatsDeps = {
   sql?: Sql;
@@ -30,16 +31,7 @@ export type StatsDeps = {
 /** How long /stats and a scrape wait for NATS or PostgreSQL before reporting that source as unavailable. */
 const READ_TIMEOUT_MS = 2_000;
 
-/** `promise`, or a rejection after `ms`: a probe must answer while a dependency hangs. */
-function within<T>(promise: Promise<T>, ms = READ_TIMEOUT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) =>
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-    ),
-  ]).finally(() => clearTimeout(timer));
-}
+const within = <T>(promise: Promise<T>) => withTimeout(promise, READ_TIMEOUT_MS);
 
 /** Read the stream and consumer figures (also what the metrics gauges show). */
 export async function readStreamFigures(jsm: JetStreamManager, topology: Topology): Promise<StreamFigures> {

@@ -4,6 +4,7 @@
  * on message text.
  */
 import { PayloadError, TransientError } from "../errors.ts";
+import { nominalDelay } from "./retry.ts";
 
 /**
  * SQLSTATE classes that mean "the database rejects this data" (PostgreSQL appendix A): cardinality violation
@@ -29,6 +30,6 @@ export function isTransient(error: unknown): boolean {
  * messages failed together do not all come back together). Jitter only shortens: `--retry-max-ms` is a promise.
  */
 export function retryDelay(attempt: number, baseMs: number, maxMs: number): number {
-  const exact = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  const exact = nominalDelay(attempt, baseMs, maxMs);
   return Math.min(exact, Math.round(exact * (0.8 + Math.random() * 0.2)));
 }

@@ -12,7 +12,7 @@ export type RetrySettings = Pick<
 >;
 
 /** Nominal delay (no jitter) before delivery `attempt + 1`: exponential from `baseMs`, capped at `maxMs`. */
-function nominalDelay(attempt: number, baseMs: number, maxMs: number): number {
+export function nominalDelay(attempt: number, baseMs: number, maxMs: number): number {
   return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
 }
 
