@@ -94,7 +94,8 @@ Deno.test("SIGTERM under load loses nothing and leaves nothing half-written", as
 Deno.test("on SIGTERM /ready answers 503 while the listener stays open, and an upload in flight is still accepted", async () => {
   const env = await createTestEnv();
   try {
-    const started = await startChild(env, ["--shutdown-drain-ms=1500"]);
+    // Long enough for the probe and the late POST below on a loaded 2-core machine.
+    const started = await startChild(env, ["--shutdown-drain-ms=3000"]);
     const { child, exited, url } = started;
     const body = JSON.stringify({ ...exampleOrder, order_key: "SLOW-1" });
     const half = Math.floor(body.length / 2);
