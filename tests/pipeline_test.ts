@@ -231,43 +231,8 @@ Deno.test("a message whose line item the database rejects commits nothing, not e
   }
 });
 
-/** Order → Item (repeated) → Note (one per Item, `parent:`) and Part (repeated under Item); none has a key. */
-const NESTED = {
-  "order.yaml": `
-entity:
-  name: Order
-  fields: [{ name: order_id }, { name: items, type: "List[Object]" }]
-  persistence: { database: { unicity_fields: [order_id] } }`,
-  "item.yaml": `
-entity:
-  name: Item
-  source_type: derived
-  repeated_for: { entity: Order, field: items, each_known_as: it }
-  fields: [{ name: sku }, { name: parts, type: "List[Object]" }]
-  persistence: {}`,
-  "note.yaml": `
-entity:
-  name: Note
-  source_type: derived
-  parent: Item
-  fields: [{ name: sku }]
-  persistence: {}`,
-  "part.yaml": `
-entity:
-  name: Part
-  source_type: derived
-  repeated_for: { entity: Item, field: parts, each_known_as: p }
-  fields:
-    - { name: order_id, computed_from: { transform: copy_field, sources: [{ source: Order, field: order_id }] } }
-    - { name: sku, computed_from: { transform: copy_field, sources: [{ source: Item, field: sku }] } }
-    - { name: part_no, type: Integer }
-  persistence: {}`,
-};
-
 Deno.test("nested derived entities are stored row for row, and a newer message replaces them at every depth", async () => {
-  const dir = await Deno.makeTempDir();
-  for (const [name, text] of Object.entries(NESTED)) await Deno.writeTextFile(`${dir}/${name}`, text);
-  const env = await createTestEnv({ entities: dir });
+  const env = await createTestEnv({ entities: new URL("./fixtures/nested/", import.meta.url).pathname });
   try {
     const { url } = await env.start("all");
     const rows = async () => ({
@@ -297,6 +262,5 @@ Deno.test("nested derived entities are stored row for row, and a newer message r
     assert.deepEqual(await rows(), { items: ["C"], notes: ["C"], parts: ["O1/C/7"] });
   } finally {
     await env.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -5,6 +5,7 @@ import { decodeMessage } from "./derive.ts";
 import { createRegistry, loadRegistry } from "./load.ts";
 
 const COMPAT = new URL("../../tests/fixtures/nomnom-tpch/", import.meta.url).pathname;
+const NESTED = new URL("../../tests/fixtures/nested/", import.meta.url).pathname;
 const OURS = new URL("../../entities/", import.meta.url).pathname;
 
 function payloadIssues(fn: () => unknown): { field: string; message: string }[] {
@@ -182,69 +183,24 @@ Deno.test("createRegistry() keys rows by message id when an entity has no unicit
   assert.equal(registry.entities.get("Order")!.storage!.naturalKey, false);
 });
 
-/** Order → Item (repeated, no key) → Note (singleton `parent:`, no key) and Part (repeated under Item, no key). */
-const NESTED_ENTITIES: Record<string, string> = {
-  "order.yaml": `
-entity:
-  name: Order
-  fields: [{ name: order_id }, { name: items, type: "List[Object]" }]
-  persistence: { database: { unicity_fields: [order_id] } }`,
-  "item.yaml": `
-entity:
-  name: Item
-  source_type: derived
-  repeated_for: { entity: Order, field: items, each_known_as: it }
-  fields:
-    - { name: sku }
-    - { name: parts, type: "List[Object]" }
-    - { name: note, computed_from: { transform: json_get_optional_string, sources: [it], args: { field: note } }, nullable: true }
-  persistence: {}`,
-  "note.yaml": `
-entity:
-  name: Note
-  source_type: derived
-  parent: Item
-  fields:
-    - { name: sku }
-    - { name: note, nullable: true }
-  persistence: {}`,
-  "part.yaml": `
-entity:
-  name: Part
-  source_type: derived
-  repeated_for: { entity: Item, field: parts, each_known_as: p }
-  fields:
-    - { name: sku, computed_from: { transform: copy_field, sources: [{ source: Item, field: sku }] } }
-    - { name: part_no, type: Integer }
-  persistence: {}`,
-};
-
 Deno.test("loadRegistry() keys every derived entity without unicity fields by message and position", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    for (const [name, text] of Object.entries(NESTED_ENTITIES)) {
-      await Deno.writeTextFile(`${dir}/${name}`, text);
-    }
-    const registry = await loadRegistry(dir);
-    for (const name of ["Item", "Note", "Part"]) {
-      assert.deepEqual(registry.entities.get(name)!.storage!.key, ["_message_id", "_index"], name);
-    }
-    const decoded = decodeMessage(registry, registry.entities.get("Order")!, {
-      order_id: "O1",
-      items: [
-        { sku: "A", note: "a", parts: [{ part_no: 1 }, { part_no: 2 }] },
-        { sku: "B", parts: [{ part_no: 1 }, { part_no: 2 }] },
-      ],
-    });
-    // Positions are unique across the whole message, not per parent: two notes, four parts.
-    assert.deepEqual(decoded.derived.get("Note")!.map((n) => [n.index, n.values.sku]), [[0, "A"], [1, "B"]]);
-    assert.deepEqual(
-      decoded.derived.get("Part")!.map((p) => [p.index, p.values.sku, p.values.part_no]),
-      [[0, "A", 1], [1, "A", 2], [2, "B", 1], [3, "B", 2]],
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+  const registry = await loadRegistry(NESTED);
+  for (const name of ["Item", "Note", "Part"]) {
+    assert.deepEqual(registry.entities.get(name)!.storage!.key, ["_message_id", "_index"], name);
   }
+  const decoded = decodeMessage(registry, registry.entities.get("Order")!, {
+    order_id: "O1",
+    items: [
+      { sku: "A", note: "a", parts: [{ part_no: 1 }, { part_no: 2 }] },
+      { sku: "B", parts: [{ part_no: 1 }, { part_no: 2 }] },
+    ],
+  });
+  // Positions are unique across the whole message, not per parent: two notes, four parts.
+  assert.deepEqual(decoded.derived.get("Note")!.map((n) => [n.index, n.values.sku]), [[0, "A"], [1, "B"]]);
+  assert.deepEqual(
+    decoded.derived.get("Part")!.map((p) => [p.index, p.values.sku, p.values.part_no]),
+    [[0, "A", 1], [1, "A", 2], [2, "B", 1], [3, "B", 2]],
+  );
 });
 
 Deno.test("decodeMessage() rejects two line items whose keys differ only in notation", () => {
