@@ -58,11 +58,12 @@ async function main(): Promise<number> {
       });
     }
   });
-  // Readiness turns 503 at once. An API keeps serving for --shutdown-drain-ms, so that a load balancer sees the
-  // 503 and sends no more before the listener closes (Kubernetes removes an endpoint asynchronously); then it
+  // Readiness turns 503 at once. On SIGTERM (an orchestrator) an API keeps serving for --shutdown-drain-ms, so
+  // that a load balancer sees the 503 and sends no more before the listener closes (Kubernetes removes an
+  // endpoint asynchronously); SIGINT is a person's Ctrl-C, with no load balancer to wait for. Then the API
   // finishes its in-flight requests, the worker its batch, and NATS is drained, within --shutdown-timeout-ms.
   running.runtime.stopping = true;
-  const drainMs = running.runtime.server ? config.shutdownDrainMs : 0;
+  const drainMs = running.runtime.server && signal === "SIGTERM" ? config.shutdownDrainMs : 0;
   log.info("stopping", { signal, drain_ms: drainMs, deadline_ms: config.shutdownTimeoutMs });
   if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
   const deadline = new Promise<false>((r) => setTimeout(() => r(false), config.shutdownTimeoutMs).unref?.());

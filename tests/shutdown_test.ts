@@ -142,3 +142,15 @@ Deno.test("on SIGTERM /ready answers 503 while the listener stays open, and an u
     await env.close();
   }
 });
+
+Deno.test("SIGINT (a person's Ctrl-C) skips the drain that SIGTERM gives load balancers", async () => {
+  const env = await createTestEnv();
+  try {
+    const started = await startChild(env, ["--shutdown-drain-ms=60000"]);
+    process.kill(started.child.pid!, "SIGINT");
+    assert.equal(await started.exited, 0, started.logs.slice(-1500));
+    assert.match(started.logs, /"msg":"stopping".*"signal":"SIGINT","drain_ms":0/);
+  } finally {
+    await env.close();
+  }
+});
