@@ -44,7 +44,12 @@ const idParam = {
   name: "message_id",
   in: "path",
   required: true,
-  schema: { type: "string", format: "uuid" },
+  description: "A UUID the API issued, or seq-<n> for a message put on the stream without one",
+  schema: {
+    type: "string",
+    pattern:
+      "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|seq-[1-9][0-9]{0,19})$",
+  },
 };
 const idempotencyHeader = {
   name: "Idempotency-Key",
