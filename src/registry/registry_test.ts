@@ -203,8 +203,10 @@ Deno.test("loadRegistry() keys every derived entity without unicity fields by me
   );
 });
 
-Deno.test("decodeMessage() rejects two line items whose keys differ only in notation", () => {
-  const registry = createRegistry([
+/** ORDER with a derived Item per `items` element whose fields (name → type) are all its key. */
+function orderWithKeyedItems(fields: Record<string, string>) {
+  const names = Object.keys(fields);
+  return createRegistry([
     { path: "order.yaml", text: ORDER },
     {
       path: "item.yaml",
@@ -213,10 +215,14 @@ entity:
   name: Item
   source_type: derived
   repeated_for: { entity: Order, field: items, each_known_as: it }
-  fields: [{ name: line, type: BigInt }, { name: price, type: Decimal }]
-  persistence: { database: { unicity_fields: [line, price] } }`,
+  fields: [${names.map((n) => `{ name: ${n}, type: ${fields[n]} }`).join(", ")}]
+  persistence: { database: { unicity_fields: [${names.join(", ")}] } }`,
     },
   ]);
+}
+
+Deno.test("decodeMessage() rejects two line items whose keys differ only in notation", () => {
+  const registry = orderWithKeyedItems({ line: "BigInt", price: "Decimal" });
   const order = registry.entities.get("Order")!;
   const items = [{ line: 5, price: "1.50" }, { line: "5", price: 1.5 }];
   const [issue] = payloadIssues(() => decodeMessage(registry, order, { order_id: "O1", items }));
@@ -245,19 +251,7 @@ entity:
 });
 
 Deno.test("decodeMessage() rejects an invalid key value in a derived entity as a payload error", () => {
-  const registry = createRegistry([
-    { path: "order.yaml", text: ORDER },
-    {
-      path: "item.yaml",
-      text: `
-entity:
-  name: Item
-  source_type: derived
-  repeated_for: { entity: Order, field: items, each_known_as: it }
-  fields: [{ name: line, type: BigInt }, { name: at, type: DateTime }]
-  persistence: { database: { unicity_fields: [line, at] } }`,
-    },
-  ]);
+  const registry = orderWithKeyedItems({ line: "BigInt", at: "DateTime" });
   const items = [{ line: "x", at: 5 }, { line: "x", at: 5 }];
   const issues = payloadIssues(() =>
     decodeMessage(registry, registry.entities.get("Order")!, { order_id: "O1", items })
