@@ -6,8 +6,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import process from "node:process";
 import type { Config } from "./config.ts";
 import { connectDatabase } from "./db/connect.ts";
-import { createDeadLetters, type DeadLetters, DlqConflictError } from "./lifecycle/dead_letters.ts";
-import { isMessageId } from "./lifecycle/status.ts";
+import { createDeadLetters, type DeadLetters, DLQ_PAGE, DlqConflictError } from "./lifecycle/dead_letters.ts";
+import { isMessageId } from "./stream/message_id.ts";
 import type { Logger } from "./log.ts";
 import type { Registry } from "./registry/types.ts";
 import { connectNats } from "./stream/connect.ts";
@@ -58,7 +58,7 @@ export async function runDlq(
         for (const e of page.entries) {
           out(`${e.message_id}  ${e.entity}  ${e.dead_at}  attempts ${e.attempts}  ${e.error ?? ""}`);
         }
-        if (page.next_cursor) out(`… more: narrow the filter or raise --limit (at most 1000)`);
+        if (page.next_cursor) out(`… more: narrow the filter or raise --limit (at most ${DLQ_PAGE.max})`);
         return 0;
       }
       case "show": {

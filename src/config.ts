@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
+import { DLQ_PAGE } from "./lifecycle/dead_letters.ts";
 
 const ROLES = ["api", "worker", "all"] as const;
 const COMMANDS = ["run", "validate", "migrate", "topology", "dlq", "healthcheck"] as const;
@@ -17,7 +18,7 @@ const DLQ_FLAGS = {
   error: "only errors containing this text",
   since: "dead-lettered at or after (ISO 8601)",
   until: "dead-lettered before (ISO 8601)",
-  limit: "at most this many (list; default 100)",
+  limit: `at most this many (list; default ${DLQ_PAGE.default}, at most ${DLQ_PAGE.max})`,
   all: "replay: every dead letter (when no other filter is given)",
 } as const;
 
@@ -281,10 +282,10 @@ export function loadConfig(argv: string[], env: Record<string, string | undefine
     if ((action === "show" || action === "drop") && !id) {
       throw new ConfigError(`"nomnom dlq ${action}" needs a message id.`);
     }
-    const limit = Number(parsed.values.limit ?? 100);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    const limit = Number(parsed.values.limit ?? DLQ_PAGE.default);
+    if (!Number.isInteger(limit) || limit < 1 || limit > DLQ_PAGE.max) {
       throw new ConfigError(
-        `Invalid --limit="${parsed.values.limit}": must be a whole number from 1 to 1000.`,
+        `Invalid --limit="${parsed.values.limit}": must be a whole number from 1 to ${DLQ_PAGE.max}.`,
       );
     }
     const v = parsed.values;

@@ -6,16 +6,12 @@
  *   POST   /dlq/replay                                        replay every match of {entity, error, since, until},
  *                                                             or everything with {"all": true}
  *   DELETE /dlq/{message_id}                                  drop it for good (status → dropped)
- * An unknown id is a 404; a known one that is not in the DLQ (replayed or dropped, maybe concurrently) a 409.
+ * An unknown id is a 404; a known one that is not in the DLQ (replayed or dropped, maybe concurrently) a 409
+ * (DlqConflictError), a bad filter a 400 (DlqFilterError): both answered by the table in http_error.ts.
  */
 import { Hono } from "hono";
-import {
-  type DeadLetters,
-  DlqConflictError,
-  type DlqFilter,
-  DlqFilterError,
-} from "../lifecycle/dead_letters.ts";
-import { isMessageId } from "../lifecycle/status.ts";
+import { type DeadLetters, DLQ_PAGE, type DlqFilter } from "../lifecycle/dead_letters.ts";
+import { isMessageId } from "../stream/message_id.ts";
 import { bodyReadError, HttpError } from "./http_error.ts";
 
 const FILTER_KEYS = ["entity", "error", "since", "until"] as const;
@@ -28,27 +24,15 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
     return id;
   };
   const notInDlq = (id: string) => new HttpError(404, `no message with id ${id} was ever dead-lettered`);
-  /** The lifecycle's errors as answers: a bad filter 400, not in the DLQ 409 (PostgreSQL away: app.onError's 503). */
-  const answer = async <T>(run: () => Promise<T>): Promise<T> => {
-    try {
-      return await run();
-    } catch (error) {
-      if (error instanceof DlqFilterError) {
-        throw new HttpError(400, error.message, { parameter: error.message.match(/^"(\w+)"/)?.[1] });
-      }
-      if (error instanceof DlqConflictError) throw new HttpError(409, error.message);
-      throw error;
-    }
-  };
 
   app.get("/", async (c) => {
     const q = c.req.query();
     const limit = q.limit === undefined ? undefined : Number(q.limit);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
-      throw new HttpError(400, '"limit" must be a whole number from 1 to 1000');
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > DLQ_PAGE.max)) {
+      throw new HttpError(400, `"limit" must be a whole number from 1 to ${DLQ_PAGE.max}`);
     }
     const filter: DlqFilter = { entity: q.entity, error: q.error, since: q.since, until: q.until };
-    return c.json(await answer(() => deadLetters.list(filter, { limit, cursor: q.cursor })));
+    return c.json(await deadLetters.list(filter, { limit, cursor: q.cursor }));
   });
   app.post("/replay", async (c) => {
     const text = await c.req.text().catch((error) => Promise.reject(bodyReadError(error)));
@@ -93,23 +77,23 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
         'replay what? send a filter {"entity", "error", "since", "until"}, or {"all": true} to replay everything',
       );
     }
-    return c.json(await answer(() => deadLetters.replayMatching(filter)));
+    return c.json(await deadLetters.replayMatching(filter));
   });
   app.get("/:message_id", async (c) => {
     const id = checkId(c.req.param("message_id"));
-    const entry = await answer(() => deadLetters.show(id));
+    const entry = await deadLetters.show(id);
     if (!entry) throw new HttpError(404, `message ${id} is not in the dead-letter queue`);
     return c.json(entry);
   });
   app.post("/:message_id/replay", async (c) => {
     const id = checkId(c.req.param("message_id"));
-    const replayed = await answer(() => deadLetters.replay(id));
+    const replayed = await deadLetters.replay(id);
     if (!replayed) throw notInDlq(id);
     return c.json(replayed, 202);
   });
   app.delete("/:message_id", async (c) => {
     const id = checkId(c.req.param("message_id"));
-    if (!await answer(() => deadLetters.drop(id))) throw notInDlq(id);
+    if (!await deadLetters.drop(id)) throw notInDlq(id);
     return c.json({ message_id: id, status: "dropped" });
   });
   return app;

@@ -1,10 +1,12 @@
 /**
- * The API's error answers: one shape `{error, details}` everywhere, mapped once in `app.onError`, and the few
- * checks every route shares so that a client's mistake is never a 500.
+ * The API's error answers: one shape `{error, details}` everywhere, one table from failure to answer (used by
+ * `app.onError` and by the lines of a batch), and the body reading every route shares.
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { classifyDatabaseError, sqlCode } from "../db/sqlstate.ts";
 import { PayloadError } from "../errors.ts";
+import { DlqConflictError, DlqFilterError } from "../lifecycle/dead_letters.ts";
 import { isNatsUnavailable } from "../stream/connect.ts";
 import { PublishTooLargeError, PublishUnavailableError } from "../stream/publish.ts";
 
@@ -18,52 +20,59 @@ export class HttpError extends Error {
 
 /** Seconds a client is asked to wait when PostgreSQL is unreachable (it restarts or fails over in seconds). */
 const DATABASE_RETRY_AFTER_SECONDS = 2;
+/** Seconds a client is asked to wait when NATS does not answer (the connection reconnects every 500 ms). */
+const NATS_RETRY_AFTER_SECONDS = 1;
+
+/** How the API answers a failure: the status, the `{error, details}` body, and Retry-After for a 503. */
+export type Answer = { status: ContentfulStatusCode; error: string; details: unknown; retryAfter?: number };
+
+const unavailable = (details: string, retryAfter: number): Answer => ({
+  status: 503,
+  error: "service unavailable",
+  details,
+  retryAfter,
+});
 
 /**
- * True for "PostgreSQL cannot be reached right now": socket errors, postgres.js's own connection codes, and the
- * SQLSTATEs of a server going away or not accepting connections (class 08 connection exception; 57P01–57P03
- * admin/crash shutdown, cannot connect now; 53300 too many connections; 55000, which is what a database that does
- * not accept connections answers a new one: ALLOW_CONNECTIONS false, a database being taken down). PostgreSQL
- * appendix A; postgres.js README "Connection errors".
+ * The one table from failure to answer, used by `app.onError` and by each rejected line of a batch. A client's
+ * mistake is never a 500; an unavailable dependency is a 503 that says when to come back.
  */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code !== "string") return false;
-  return /^(08...|57P0[123]|53300|55000)$/.test(code) || /^CONNECT(ION)?_/.test(code) ||
-    ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"]
-      .includes(code);
-}
-
-/** Map any error to its JSON answer. Client errors are never 500s; an unavailable dependency is a 503. */
-export function errorResponse(error: Error, c: Context): Response {
+export function answerFor(error: Error): Answer {
   if (error instanceof HttpError) {
-    return c.json({ error: error.message, details: error.details ?? null }, error.status);
+    return { status: error.status, error: error.message, details: error.details ?? null };
   }
   if (error instanceof PayloadError) {
-    return c.json({ error: `invalid ${error.entity} message`, details: error.issues }, 422);
+    return { status: 422, error: `invalid ${error.entity} message`, details: error.issues };
   }
   if (error instanceof PublishTooLargeError) {
-    return c.json({ error: error.message, details: { max_bytes: error.maxBytes } }, 413);
+    return { status: 413, error: error.message, details: { max_bytes: error.maxBytes } };
   }
-  if (error instanceof PublishUnavailableError) {
-    c.header("Retry-After", String(error.retryAfterSeconds));
-    return c.json({ error: "service unavailable", details: error.message }, 503);
+  if (error instanceof DlqFilterError) {
+    return { status: 400, error: error.message, details: { parameter: error.parameter } };
   }
-  if (isDatabaseUnavailable(error)) {
-    c.header("Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
-    return c.json({
-      error: "service unavailable",
-      details: `PostgreSQL cannot be reached (${(error as { code?: string }).code}); retry later`,
-    }, 503);
+  if (error instanceof DlqConflictError) return { status: 409, error: error.message, details: null };
+  if (error instanceof PublishUnavailableError) return unavailable(error.message, error.retryAfterSeconds);
+  if (classifyDatabaseError(error) === "unavailable") {
+    return unavailable(
+      `PostgreSQL cannot be reached (${sqlCode(error)}); retry later`,
+      DATABASE_RETRY_AFTER_SECONDS,
+    );
   }
   if (isNatsUnavailable(error)) {
-    c.header("Retry-After", "1");
-    return c.json({ error: "service unavailable", details: `NATS cannot be reached: ${error.message}` }, 503);
+    return unavailable(`NATS cannot be reached: ${error.message}`, NATS_RETRY_AFTER_SECONDS);
   }
+  // Hono's own HTTPException (a body-limit or a parser refusing the request).
   if ((error as { status?: number }).status === 413) {
-    return c.json({ error: "request body too large", details: null }, 413);
+    return { status: 413, error: "request body too large", details: null };
   }
-  return c.json({ error: "internal error", details: error.message }, 500);
+  return { status: 500, error: "internal error", details: error.message };
+}
+
+/** Render `answerFor(error)` as the JSON response. */
+export function errorResponse(error: Error, c: Context): Response {
+  const answer = answerFor(error);
+  if (answer.retryAfter !== undefined) c.header("Retry-After", String(answer.retryAfter));
+  return c.json({ error: answer.error, details: answer.details }, answer.status);
 }
 
 /**

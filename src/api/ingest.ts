@@ -7,13 +7,12 @@
  */
 import { Hono } from "hono";
 import { v5 as uuidv5, v7 as uuidv7 } from "uuid";
-import { PayloadError } from "../errors.ts";
 import { decodeMessage } from "../registry/derive.ts";
 import type { StatusFinder } from "../lifecycle/status.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 import type { Logger } from "../log.ts";
-import { type Publisher, PublishTooLargeError, PublishUnavailableError } from "../stream/publish.ts";
-import { HttpError, readBody } from "./http_error.ts";
+import type { Publisher } from "../stream/publish.ts";
+import { answerFor, HttpError, readBody } from "./http_error.ts";
 
 /** Publishes in flight at once for one NDJSON request (JetStream acks pipeline; unbounded would flood NATS). */
 const BATCH_WINDOW = 256;
@@ -219,16 +218,17 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
 }
 
 /**
- * A rejected line: `code` is the status the line would get on its own (400, 404, 413, 422, 503); a line
- * worth retrying says so (`retryable`, `retry_after` seconds).
+ * A rejected line, answered by the same table as a whole request: `code` is the status the line would get on its
+ * own (400, 404, 413, 422, 503); a line worth retrying says so (`retryable`, `retry_after` seconds).
  */
 function lineError(error: Error): Record<string, unknown> {
-  const errors = [{ field: "", message: error.message }];
-  if (error instanceof PayloadError) return { code: 422, errors: error.issues };
-  if (error instanceof HttpError) return { code: error.status, errors };
-  if (error instanceof PublishTooLargeError) return { code: 413, errors };
-  const retryAfter = error instanceof PublishUnavailableError ? error.retryAfterSeconds : 1;
-  return { code: 503, errors, retryable: true, retry_after: retryAfter };
+  const answer = answerFor(error);
+  const errors = answer.status === 422 && Array.isArray(answer.details)
+    ? answer.details
+    : [{ field: "", message: answer.status >= 500 ? String(answer.details) : answer.error }];
+  return answer.retryAfter === undefined
+    ? { code: answer.status, errors }
+    : { code: answer.status, errors, retryable: true, retry_after: answer.retryAfter };
 }
 
 function normalize(name: string): string {

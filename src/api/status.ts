@@ -5,7 +5,8 @@
  *   POST /ingest/status                {"message_ids": [...]} → {results: [status or {message_id, status: "unknown"}]}
  */
 import { Hono } from "hono";
-import { isMessageId, type StatusFinder } from "../lifecycle/status.ts";
+import type { StatusFinder } from "../lifecycle/status.ts";
+import { isMessageId } from "../stream/message_id.ts";
 import { HttpError } from "./http_error.ts";
 
 const MAX_IDS = 1000;

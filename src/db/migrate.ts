@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import { sqlIdent } from "../registry/names.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 import type { Sql } from "./connect.ts";
+import { classifyDatabaseError } from "./sqlstate.ts";
 import {
   createEntityTableSpec,
   keyConstraintName,
@@ -22,8 +23,7 @@ import {
 
 const MIGRATION_LOCK = 0x6e6f6d6e; // "nomn"
 
-/** Deadlock and lock timeout: a schema change raced the writers of another version; try again. */
-const LOCK_CONFLICTS = new Set(["40P01", "55P03"]);
+/** Attempts at a migration that meets a lock conflict (a schema change raced the writers of another version). */
 const ATTEMPTS = 5;
 
 /** Create or upgrade every table the registry needs. Returns a line per change made (none when up to date). */
@@ -34,8 +34,7 @@ export async function migrate(sql: Sql, registry: Registry, log: Logger): Promis
       for (const change of changes) log.info("migration", { change });
       return changes;
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (attempt >= ATTEMPTS || !code || !LOCK_CONFLICTS.has(code)) throw error;
+      if (attempt >= ATTEMPTS || classifyDatabaseError(error) !== "lock_conflict") throw error;
       log.warn("migration met a lock conflict; trying again", { attempt, error });
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }

@@ -11,8 +11,11 @@ import type { Sql } from "../db/connect.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
 import { readStatuses, type StoredStatus, toStoredStatus, upsertStatuses } from "../db/status.ts";
 import { createEnvelopeHeaders, DLQ_HEADERS } from "../stream/envelope.ts";
-import { isMessageId } from "./status.ts";
+import { isMessageId } from "../stream/message_id.ts";
 import type { Topology } from "../stream/topology.ts";
+
+/** Dead letters per page: the default, and the most one page holds (API `limit`, `nomnom dlq list --limit`). */
+export const DLQ_PAGE = { default: 100, max: 1000 } as const;
 
 /** Which dead letters: by entity, text in the error, and time dead-lettered (ISO strings). */
 export type DlqFilter = { entity?: string; error?: string; since?: string; until?: string };
@@ -41,9 +44,12 @@ export type DeadLetters = {
   drop(id: string): Promise<boolean>;
 };
 
-/** A filter value that is not a date. */
+/** A filter or cursor PostgreSQL could not take; `parameter` names it, and the message starts with it in quotes. */
 export class DlqFilterError extends Error {
   override name = "DlqFilterError";
+  constructor(readonly parameter: string, problem: string) {
+    super(`"${parameter}" ${problem}`);
+  }
 }
 
 /** The message is known but not (any more) in the dead-letter queue: replayed or dropped, e.g. concurrently. */
@@ -99,7 +105,7 @@ export function createDeadLetters(
   };
 
   const list: DeadLetters["list"] = async (filter, page = {}) => {
-    const limit = Math.min(Math.max(page.limit ?? 100, 1), 1000);
+    const limit = Math.min(Math.max(page.limit ?? DLQ_PAGE.default, 1), DLQ_PAGE.max);
     checkDlqFilter(filter, page.cursor);
     const [afterAt, afterId] = page.cursor ? decodeCursor(page.cursor) : [null, null];
     const rows = await sql.unsafe(
@@ -245,9 +251,9 @@ const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export function checkDlqFilter(filter: DlqFilter, cursor?: string): void {
   for (const [name, value] of Object.entries({ ...filter, cursor })) {
     if (value === undefined) continue;
-    if (typeof value !== "string") throw new DlqFilterError(`"${name}" must be a string`);
+    if (typeof value !== "string") throw new DlqFilterError(name, "must be a string");
     // PostgreSQL text cannot hold U+0000 (SQLSTATE 22021).
-    if (value.includes("\0")) throw new DlqFilterError(`"${name}" must not contain a NUL character`);
+    if (value.includes("\0")) throw new DlqFilterError(name, "must not contain a NUL character");
   }
   date(filter.since, "since");
   date(filter.until, "until");
@@ -258,7 +264,7 @@ function date(value: string | undefined, name: string): string | null {
   if (value === undefined || value === "") return null;
   const time = new Date(value).getTime();
   if (Number.isNaN(time) || time < EARLIEST || time > LATEST) {
-    throw new DlqFilterError(`"${name}" must be an ISO 8601 date or date-time (years 1 to 9999)`);
+    throw new DlqFilterError(name, "must be an ISO 8601 date or date-time (years 1 to 9999)");
   }
   return new Date(time).toISOString();
 }
@@ -270,7 +276,7 @@ function encodeCursor(at: string, id: string): string {
 
 /** The (processed_at text, message id) a cursor of ours holds; anything else is a DlqFilterError. */
 function decodeCursor(cursor: string): [string, string] {
-  const invalid = () => new DlqFilterError(`"cursor" is not a cursor this API returned`);
+  const invalid = () => new DlqFilterError("cursor", "is not a cursor this API returned");
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
   let text: string;
   try {

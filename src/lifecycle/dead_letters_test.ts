@@ -17,7 +17,8 @@ Deno.test("checkDlqFilter() rejects what PostgreSQL would fail on, naming the pa
   for (const [filter, parameter] of cases) {
     assert.throws(
       () => checkDlqFilter(filter as DlqFilter, filter.cursor as string | undefined),
-      (e: Error) => e instanceof DlqFilterError && e.message.startsWith(`"${parameter}"`),
+      (e: Error) =>
+        e instanceof DlqFilterError && e.parameter === parameter && e.message.startsWith(`"${parameter}"`),
       JSON.stringify(filter),
     );
   }

@@ -20,24 +20,6 @@ export type StatusFinder = { find(ids: string[]): Promise<Map<string, StatusView
 /** Stream lookups a status request keeps in flight: enough to hide latency, few enough not to flood the server. */
 const LOOKUPS_IN_FLIGHT = 256;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** A message put on the ingest stream without an id (not through the API) is named after its stream sequence. */
-const SEQ_ID = /^seq-[1-9][0-9]{0,19}$/;
-
-/**
- * True for a string that can be a message id: a UUID the API issued, or `seq-<n>` for a message another
- * publisher put on the ingest stream without one. Nothing else: an id becomes part of a NATS subject, where
- * `*` or `>` would match other messages.
- */
-export function isMessageId(id: string): boolean {
-  return UUID.test(id) || SEQ_ID.test(id);
-}
-
-/** The `seq-<n>` id of a message that came without one. */
-export function sequenceMessageId(seq: number): string {
-  return `seq-${seq}`;
-}
-
 /** Create the finder over the status table and the ingest stream. */
 export function createStatusFinder(sql: Sql, jsm: JetStreamManager, topology: Topology): StatusFinder {
   const entities = topology.routes.map((r) => r.entity);

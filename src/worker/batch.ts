@@ -9,9 +9,9 @@ import type { BatchItem } from "../db/write_batch.ts";
 import type { StatusRow } from "../db/status.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { isTransient, retryDelay } from "./classify.ts";
-import { describeError } from "./dead_letter.ts";
-import { type RetrySettings, shouldGiveUp } from "./retry.ts";
+import { describeError } from "../db/sqlstate.ts";
+import { isTransient } from "./classify.ts";
+import { retryDelay, type RetrySettings, shouldGiveUp } from "./retry.ts";
 
 /** Counters a worker keeps (read by tests and, later, metrics). */
 export type WorkerCounters = { batches: number; completed: number; retried: number; deadLettered: number };

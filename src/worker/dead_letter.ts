@@ -4,30 +4,34 @@
  * without both: if either step fails it is nak'ed with the retry delay and the move is tried again on its next
  * delivery. The DLQ keeps one entry per message subject, so a repeated move cannot make a second entry.
  */
-import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import { headers as createHeaders } from "@nats-io/transport-node";
+import type { Sql } from "../db/connect.ts";
+import { describeError } from "../db/sqlstate.ts";
 import { upsertStatuses } from "../db/status.ts";
+import type { Logger } from "../log.ts";
 import { DLQ_HEADERS, readReceivedAt } from "../stream/envelope.ts";
-import { sequenceMessageId } from "../lifecycle/status.ts";
-import { retryDelay } from "./classify.ts";
-import type { WorkerDeps } from "./worker.ts";
+import { messageIdOf } from "../stream/message_id.ts";
+import type { Topology } from "../stream/topology.ts";
+import { retryDelay, type RetrySettings } from "./retry.ts";
 
-/** Describe an error for people: the database's SQLSTATE and detail when there is one. */
-export function describeError(error: Error): string {
-  const pg = error as Error & { code?: string; detail?: string };
-  const code = typeof pg.code === "string" && /^[0-9A-Z]{5}$/.test(pg.code) ? `[${pg.code}] ` : "";
-  return `${code}${error.message}${pg.detail ? ` (${pg.detail})` : ""}`;
-}
+/** What moving a message to the DLQ needs. */
+export type DeadLetterDeps = {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  sql: Sql;
+  topology: Topology;
+  log: Logger;
+  settings: Pick<RetrySettings, "retryBaseMs" | "retryMaxMs">;
+};
 
 /** Returns `deadLetter(msg, error)`: true once the message is in the DLQ and acked; false if it was nak'ed. */
-export function createDeadLetterer(
-  deps: Pick<WorkerDeps, "js" | "sql" | "topology" | "log" | "settings"> & { jsm: JetStreamManager },
-) {
+export function createDeadLetterer(deps: DeadLetterDeps) {
   const { js, jsm, sql, topology, log, settings } = deps;
   return async (msg: JsMsg, error: Error): Promise<boolean> => {
     const parsed = topology.parseSubject(msg.subject);
     const entity = parsed.entity || "unknown";
-    const messageId = parsed.messageId || sequenceMessageId(msg.seq);
+    const messageId = messageIdOf(parsed.messageId, msg.seq);
     const receivedAt = readReceivedAt(msg.headers);
     const reason = describeError(error);
     const h = createHeaders();

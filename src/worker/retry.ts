@@ -16,6 +16,15 @@ export function nominalDelay(attempt: number, baseMs: number, maxMs: number): nu
   return Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
 }
 
+/**
+ * Delay before the next attempt: exponential from `baseMs`, capped at `maxMs`, minus up to 20 % jitter (so that
+ * messages failed together do not all come back together). Jitter only shortens: `--retry-max-ms` is a promise.
+ */
+export function retryDelay(attempt: number, baseMs: number, maxMs: number): number {
+  const exact = nominalDelay(attempt, baseMs, maxMs);
+  return Math.min(exact, Math.round(exact * (0.8 + Math.random() * 0.2)));
+}
+
 /** Time spent waiting between the first delivery and delivery `deliveryCount`, by the retry schedule. */
 export function retrySpentMs(deliveryCount: number, baseMs: number, maxMs: number): number {
   let spent = 0;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { retrySpentMs, shouldGiveUp } from "./retry.ts";
+import { retryDelay, retrySpentMs, shouldGiveUp } from "./retry.ts";
 
 const settings = { maxDeliver: 3, retryBudgetMs: 10_000, retryBaseMs: 1_000, retryMaxMs: 4_000 };
 
@@ -18,4 +18,15 @@ Deno.test("shouldGiveUp() needs both the attempts and the retry budget spent, no
   assert.equal(shouldGiveUp(5, settings), true, "11 s of retrying ≥ the 10 s budget");
   assert.equal(shouldGiveUp(2, { ...settings, retryBudgetMs: 0 }), false, "attempts left");
   assert.equal(shouldGiveUp(3, { ...settings, retryBudgetMs: 0 }), true);
+});
+
+Deno.test("retryDelay() doubles per attempt and never exceeds the configured maximum", () => {
+  for (let i = 0; i < 200; i++) {
+    const first = retryDelay(1, 1000, 60_000);
+    assert.ok(first >= 800 && first <= 1000, `attempt 1: ${first}`);
+    const fourth = retryDelay(4, 1000, 60_000);
+    assert.ok(fourth >= 6400 && fourth <= 8000, `attempt 4: ${fourth}`);
+    const late = retryDelay(30, 1000, 60_000);
+    assert.ok(late >= 48_000 && late <= 60_000, `attempt 30: ${late}`);
+  }
 });

@@ -16,7 +16,7 @@ import { readReceivedAt } from "../stream/envelope.ts";
 import type { Topology } from "../stream/topology.ts";
 import { createBatchProcessor, type WorkerCounters } from "./batch.ts";
 import { createDeadLetterer } from "./dead_letter.ts";
-import { sequenceMessageId } from "../lifecycle/status.ts";
+import { messageIdOf } from "../stream/message_id.ts";
 
 export type WorkerDeps = {
   js: JetStreamClient;
@@ -118,7 +118,7 @@ function decode(deps: WorkerDeps, msg: JsMsg): BatchItem {
     throw new PayloadError(name, [{ field: "", message: "body is not valid JSON" }]);
   }
   return {
-    messageId: messageId || sequenceMessageId(msg.seq),
+    messageId: messageIdOf(messageId, msg.seq),
     seq: msg.seq,
     attempts: msg.info.deliveryCount,
     receivedAt: readReceivedAt(msg.headers),
