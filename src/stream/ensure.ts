@@ -3,16 +3,10 @@
  * are missing and reconciles those that drifted (update, and log what changed), so any role may start first and
  * several may start at once.
  */
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import type { Logger } from "../log.ts";
+import { isJetStreamError, JS_CODES } from "./jetstream_codes.ts";
 import type { ManagedConsumer, ManagedStream, Topology } from "./topology.ts";
-
-/** JetStream API error codes nomnom branches on. */
-const STREAM_NOT_FOUND = 10059;
-const CONSUMER_NOT_FOUND = 10014;
-const STREAM_NAME_IN_USE = 10058;
-const INSUFFICIENT_STORAGE = 10047;
 
 /** Settings JetStream cannot change on an existing stream. */
 const IMMUTABLE_STREAM = new Set(["storage", "retention"]);
@@ -40,7 +34,7 @@ export async function ensureTopology(jsm: JetStreamManager, topology: Topology, 
 async function ensureStream(jsm: JetStreamManager, wanted: ManagedStream, log: Logger): Promise<void> {
   for (let attempt = 0;; attempt++) {
     const live = await jsm.streams.info(wanted.name).catch((error) => {
-      if (error instanceof JetStreamApiError && error.code === STREAM_NOT_FOUND) return undefined;
+      if (isJetStreamError(error, JS_CODES.streamNotFound)) return undefined;
       throw error;
     });
     if (!live) {
@@ -54,10 +48,10 @@ async function ensureStream(jsm: JetStreamManager, wanted: ManagedStream, log: L
         return;
       } catch (error) {
         // Another role created it between our info and add: reconcile against what it made.
-        if (error instanceof JetStreamApiError && error.code === STREAM_NAME_IN_USE && attempt < 3) continue;
-        if (error instanceof JetStreamApiError && error.code === INSUFFICIENT_STORAGE) {
+        if (isJetStreamError(error, JS_CODES.streamNameInUse) && attempt < 3) continue;
+        if (isJetStreamError(error, JS_CODES.storageExceeded)) {
           throw new Error(
-            `JetStream cannot reserve ${wanted.max_bytes} bytes for stream "${wanted.name}" (error 10047): the ` +
+            `JetStream cannot reserve ${wanted.max_bytes} bytes for stream "${wanted.name}" (error ${JS_CODES.storageExceeded}): the ` +
               `server's max_file_store is smaller than what nomnom's streams ask for. Lower --stream-max-bytes / ` +
               `--dlq-max-bytes or raise jetstream.max_file_store on the server.`,
             { cause: error },
@@ -91,7 +85,7 @@ async function ensureConsumer(
   const { stream, ...config } = wanted;
   for (let attempt = 0;; attempt++) {
     const live = await jsm.consumers.info(stream, config.durable_name!).catch((error) => {
-      if (error instanceof JetStreamApiError && error.code === CONSUMER_NOT_FOUND) return undefined;
+      if (isJetStreamError(error, JS_CODES.consumerNotFound)) return undefined;
       throw error;
     });
     if (!live) {

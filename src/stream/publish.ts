@@ -5,9 +5,9 @@
  * for NATS is the client's problem, not an outage: its own error kind, answered 413 naming the limit.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { JetStreamApiError } from "@nats-io/jetstream";
 import { InvalidArgumentError } from "@nats-io/transport-node";
 import { createEnvelopeHeaders } from "./envelope.ts";
+import { isJetStreamError, JS_CODES } from "./jetstream_codes.ts";
 import { ENVELOPE_BYTES, type Topology } from "./topology.ts";
 
 /** The message could not be stored now; the client should retry after `retryAfterSeconds`. */
@@ -40,9 +40,8 @@ export type PublishRequest = {
 /** What the API needs to enqueue a message (a small interface, so handlers are testable without NATS). */
 export type Publisher = { publish(request: PublishRequest): Promise<PublishResult> };
 
-const STORE_FULL = new Set([10077, 10028, 10047]); // maximum bytes/messages exceeded, insufficient resources
-/** JSStreamMessageExceedsMaximumErr: larger than the stream's max_msg_size (nats-server errors.json). */
-const MESSAGE_TOO_LARGE = 10054;
+/** A full stream, or a server out of room: the client should come back later. */
+const STORE_FULL = [JS_CODES.storeFailed, JS_CODES.memoryExceeded, JS_CODES.storageExceeded];
 
 /** Publisher settings: the ack timeout and the connection's max_payload (from the server's INFO). */
 export type PublishOptions = { timeoutMs: number; maxPayload: number };
@@ -64,7 +63,7 @@ export function createPublisher(js: JetStreamClient, topology: Topology, options
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (error) {
         // nats.js refuses a payload over max_payload before sending (InvalidArgumentError on "payload"); the
-        // server refuses one over the stream's max_msg_size with 10054.
+        // server refuses one over the stream's max_msg_size (JS_CODES.messageTooLarge).
         if (error instanceof InvalidArgumentError && body.length > maxPayload - ENVELOPE_BYTES) {
           throw new PublishTooLargeError(
             `message of ${body.length} bytes is larger than the NATS server takes (max_payload ${maxPayload} ` +
@@ -73,7 +72,7 @@ export function createPublisher(js: JetStreamClient, topology: Topology, options
             { cause: error },
           );
         }
-        if (error instanceof JetStreamApiError && error.code === MESSAGE_TOO_LARGE) {
+        if (isJetStreamError(error, JS_CODES.messageTooLarge)) {
           throw new PublishTooLargeError(
             `message of ${body.length} bytes is larger than the ingest stream takes (max_msg_size ` +
               `${maxMsgSize} bytes, headers included)`,
@@ -81,7 +80,7 @@ export function createPublisher(js: JetStreamClient, topology: Topology, options
             { cause: error },
           );
         }
-        if (error instanceof JetStreamApiError && STORE_FULL.has(error.code)) {
+        if (isJetStreamError(error, ...STORE_FULL)) {
           throw new PublishUnavailableError("the ingest stream is full; retry later", 5, { cause: error });
         }
         throw new PublishUnavailableError(
