@@ -5,20 +5,16 @@
  * parameter per column (unnest), so its text is the same for every batch size: one prepared statement each.
  */
 import { PG_TYPES } from "../registry/field_types.ts";
-import { sqlIdent } from "../registry/names.ts";
+import { DERIVED_META_COLUMNS, META_COLUMNS, sqlIdent } from "../registry/names.ts";
 import type { Entity } from "../registry/types.ts";
 
 /** nomnom's own schema: message status and bookkeeping live apart from the entity tables. */
 export const NOMNOM_SCHEMA = "nomnom";
 
-/** Columns nomnom adds to every entity table, and their types. */
-export const META_COLUMNS = {
-  _message_id: "text NOT NULL",
-  _seq: "bigint NOT NULL",
-  _updated_at: "timestamptz NOT NULL DEFAULT now()",
-} as const;
-/** Extra columns of derived tables: the root message's key (children are replaced with it) and the position. */
-export const DERIVED_META_COLUMNS = { _root_key: "text NOT NULL", _index: "integer NOT NULL" } as const;
+/** The columns nomnom adds to the table of `entity`, with their SQL definitions. */
+function metaColumns(entity: Entity): Record<string, string> {
+  return { ...META_COLUMNS, ...(entity.kind === "derived" ? DERIVED_META_COLUMNS : {}) };
+}
 
 export type EntityStatements = {
   entity: Entity;
@@ -55,7 +51,7 @@ export type TableSpec = {
 export function createEntityTableSpec(entity: Entity): TableSpec {
   const s = entity.storage!;
   const table = sqlIdent(s.table);
-  const meta = { ...META_COLUMNS, ...(entity.kind === "derived" ? DERIVED_META_COLUMNS : {}) };
+  const meta = metaColumns(entity);
   const lines = [
     `${sqlIdent(s.idColumn)} bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY`,
     ...s.columns.map((c) => `${sqlIdent(c.name)} ${PG_TYPES[c.type]}${c.nullable ? "" : " NOT NULL"}`),
@@ -82,16 +78,13 @@ export function createEntityTableSpec(entity: Entity): TableSpec {
 export function createEntityStatements(entity: Entity): EntityStatements {
   const s = entity.storage!;
   const derived = entity.kind === "derived";
-  const meta = derived ? ["_message_id", "_seq", "_root_key", "_index"] : ["_message_id", "_seq"];
-  const metaTypes: Record<string, string> = {
-    _message_id: "text",
-    _seq: "bigint",
-    _root_key: "text",
-    _index: "integer",
-  };
+  // Every meta column is a parameter but those PostgreSQL fills in (DEFAULT: `_updated_at`, set below).
+  const meta = Object.entries(metaColumns(entity)).filter(([, definition]) =>
+    !definition.includes("DEFAULT")
+  );
   const columns = [
     ...s.columns.map((c) => ({ name: c.name, type: PG_TYPES[c.type] })),
-    ...meta.map((name) => ({ name, type: metaTypes[name] })),
+    ...meta.map(([name, definition]) => ({ name, type: definition.split(" ")[0] })),
   ];
   const table = sqlIdent(s.table);
   const names = columns.map((c) => sqlIdent(c.name));

@@ -10,7 +10,7 @@ import { isScalar, parseFieldType } from "./field_types.ts";
 import { EntityFileSchema } from "./format.ts";
 import type { EntityDecl, FieldDecl } from "./format.ts";
 import { createMessageSchema } from "./message_schema.ts";
-import { isIdentifier, pluralize, snakeCase } from "./names.ts";
+import { isIdentifier, isMetaColumn, type MetaColumn, pluralize, snakeCase } from "./names.ts";
 import {
   type Column,
   type Entity,
@@ -275,9 +275,10 @@ function resolveStorage(
     columns = fields.filter((f) => isScalar(f.type)).map((f) => ({ ...f, doc: undefined }))
       .map(({ name, type, nullable }) => ({ name, type, nullable }));
   }
-  const reserved = new Set([idColumn, "_message_id", "_seq", "_index", "_root_key", "_updated_at"]);
   for (const c of columns) {
-    if (reserved.has(c.name)) fail(`column "${c.name}" collides with a column nomnom adds`);
+    if (c.name === idColumn || isMetaColumn(c.name)) {
+      fail(`column "${c.name}" collides with a column nomnom adds`);
+    }
   }
 
   const unicity = p.database.unicity_fields;
@@ -295,7 +296,7 @@ function resolveStorage(
   }
   // A derived entity can have several instances per message even without `repeated_for` (a singleton under a
   // repeated parent), so its rows are told apart by their position among the message's instances of the entity.
-  const key = kind === "derived" ? ["_message_id", "_index"] : ["_message_id"];
+  const key: MetaColumn[] = kind === "derived" ? ["_message_id", "_index"] : ["_message_id"];
   return { table, idColumn, columns, key, naturalKey: false };
 }
 

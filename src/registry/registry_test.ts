@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { EntityDefinitionError, PayloadError } from "../errors.ts";
 import { decodeMessage } from "./derive.ts";
 import { createRegistry, loadRegistry } from "./load.ts";
+import { DERIVED_META_COLUMNS, META_COLUMNS } from "./names.ts";
 
 const COMPAT = new URL("../../tests/fixtures/nomnom-tpch/", import.meta.url).pathname;
 const NESTED = new URL("../../tests/fixtures/nested/", import.meta.url).pathname;
@@ -273,4 +274,13 @@ Deno.test("createRegistry() rejects two entity names that differ only by case, n
     `Cannot load entity "Orderitem" from "orderitem.yaml": "OrderItem" in "order_item.yaml" differs only by case ` +
     `(entity names must differ by more than case: they name tables, routes and subjects)`,
   ]);
+});
+
+Deno.test("a field named like a column nomnom adds is refused, whichever kind of entity declares it", () => {
+  for (const name of [...Object.keys(META_COLUMNS), ...Object.keys(DERIVED_META_COLUMNS)]) {
+    const problems = loadErrors({
+      "t.yaml": `entity: { name: Thing, fields: [{ name: ${name}, type: String }], persistence: {} }`,
+    });
+    assert.ok(problems.some((p) => p.includes(`column "${name}" collides with a column nomnom adds`)), name);
+  }
 });
