@@ -11,6 +11,7 @@ import { run, type Running } from "../src/app.ts";
 import { type Config, loadConfig } from "../src/config.ts";
 import { createLogger, type Logger, silentLogger } from "../src/log.ts";
 import { isPostgresJsClosedSocketRace } from "../src/db/postgres_guard.ts";
+import { STATUS_TABLE } from "../src/db/statements.ts";
 import { loadRegistry } from "../src/registry/load.ts";
 import type { Registry } from "../src/registry/types.ts";
 import { createTopology, type Topology } from "../src/stream/topology.ts";
@@ -111,8 +112,8 @@ export async function createTestEnv(
       await sql.end();
       const nc = await connect({ servers: NATS_URL });
       const jsm = await jetstreamManager(nc);
-      for (const stream of [`${namespace}_ingest`, `${namespace}_dlq`]) {
-        await jsm.streams.delete(stream).catch(() => {});
+      for (const stream of createTopology(config, registry).streams) {
+        await jsm.streams.delete(stream.name).catch(() => {});
       }
       await nc.close();
       await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
@@ -157,7 +158,8 @@ export async function post(
 
 /** Status rows of the given message ids, by id. */
 export async function statuses(sql: postgres.Sql, ids: string[]): Promise<Map<string, string>> {
-  const rows = await sql`SELECT message_id, status FROM nomnom.messages WHERE message_id = ANY(${ids})`;
+  const rows = await sql`SELECT message_id, status FROM ${sql(STATUS_TABLE.schema!)}.${sql(STATUS_TABLE.name)}
+    WHERE message_id = ANY(${ids})`;
   return new Map(rows.map((r) => [r.message_id as string, r.status as string]));
 }
 

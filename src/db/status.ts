@@ -6,8 +6,15 @@
 import type { Sql } from "./connect.ts";
 import { NOMNOM_SCHEMA } from "./statements.ts";
 
+/** Every status a message can have. `processing` is never stored: it is read from the consumer's position. */
 export const STATUSES = ["accepted", "processing", "retrying", "completed", "dlq", "dropped"] as const;
 export type MessageStatus = (typeof STATUSES)[number];
+
+/** Where a message's journey ends, unless a newer stream message or a move out of the DLQ takes it further. */
+export const FINAL_STATUSES = ["completed", "dlq", "dropped"] as const satisfies readonly MessageStatus[];
+
+/** SQL list of statuses: `('completed', 'dlq')` (the names are ours, plain identifiers). */
+const sqlList = (statuses: readonly MessageStatus[]) => `(${statuses.map((s) => `'${s}'`).join(", ")})`;
 
 export type StatusRow = {
   messageId: string;
@@ -56,9 +63,9 @@ ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,
   processed_at = EXCLUDED.processed_at, attempts = EXCLUDED.attempts, error = EXCLUDED.error,
   next_attempt_at = EXCLUDED.next_attempt_at, history = m.history || EXCLUDED.history
 WHERE (EXCLUDED.stream_seq IS NULL OR m.stream_seq IS NULL OR EXCLUDED.stream_seq >= m.stream_seq)
-  AND (m.status NOT IN ('completed', 'dlq', 'dropped')
+  AND (m.status NOT IN ${sqlList(FINAL_STATUSES)}
     OR EXCLUDED.stream_seq > m.stream_seq
-    OR (m.status = 'dlq' AND EXCLUDED.status IN ('accepted', 'dropped')))`;
+    OR (m.status = 'dlq' AND EXCLUDED.status IN ${sqlList(["accepted", "dropped"])}))`;
 
 /** Upsert status rows in one statement (duplicates by id keep the last); see UPSERT_STATUS for the guard. */
 export async function upsertStatuses(sql: Sql, rows: StatusRow[]): Promise<void> {

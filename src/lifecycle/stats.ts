@@ -11,6 +11,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Sql } from "../db/connect.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
+import type { MessageStatus } from "../db/status.ts";
 import type { StreamFigures } from "../observability/metrics.ts";
 import type { RateCounter } from "../observability/rates.ts";
 import type { Registry } from "../registry/types.ts";
@@ -30,6 +31,10 @@ export type StatsDeps = {
 
 /** How long /stats and a scrape wait for NATS or PostgreSQL before reporting that source as unavailable. */
 const READ_TIMEOUT_MS = 2_000;
+
+/** Statuses counted per entity from the status table, and those also counted over the last minute. */
+const COUNTED = ["completed", "retrying", "dlq", "dropped"] as const satisfies readonly MessageStatus[];
+const PER_MINUTE = ["completed", "retrying", "dlq"] as const satisfies readonly MessageStatus[];
 
 const within = <T>(promise: Promise<T>) => withTimeout(promise, READ_TIMEOUT_MS);
 
@@ -54,15 +59,13 @@ export async function readStats(deps: StatsDeps): Promise<Record<string, unknown
   const errors: Record<string, string> = {};
   const accepted = deps.accepted.snapshot();
   const entities: Record<string, Record<string, unknown>> = {};
+  const zeros = (statuses: readonly MessageStatus[]) => Object.fromEntries(statuses.map((s) => [s, 0]));
   for (const e of deps.registry.ingestible) {
     const a = accepted.get(e.name);
     entities[e.name] = {
       accepted_by_this_process: a?.total ?? 0,
-      completed: 0,
-      retrying: 0,
-      dlq: 0,
-      dropped: 0,
-      per_minute: { accepted_by_this_process: a?.lastMinute ?? 0, completed: 0, retrying: 0, dlq: 0 },
+      ...zeros(COUNTED),
+      per_minute: { accepted_by_this_process: a?.lastMinute ?? 0, ...zeros(PER_MINUTE) },
     };
   }
   const rows = deps.sql
@@ -75,15 +78,15 @@ export async function readStats(deps: StatsDeps): Promise<Record<string, unknown
   for (const r of rows ?? []) {
     const e = entities[r.entity] ??= { per_minute: {} };
     e[r.status] = r.total;
-    if (r.status === "completed" || r.status === "dlq" || r.status === "retrying") {
+    if ((PER_MINUTE as readonly string[]).includes(r.status)) {
       (e.per_minute as Record<string, number>)[r.status] = r.last_minute;
     }
   }
   if (!rows) {
     // Unknown, not zero.
     for (const e of Object.values(entities)) {
-      for (const status of ["completed", "retrying", "dlq", "dropped"]) e[status] = null;
-      Object.assign(e.per_minute as object, { completed: null, retrying: null, dlq: null });
+      for (const status of COUNTED) e[status] = null;
+      for (const status of PER_MINUTE) (e.per_minute as Record<string, null>)[status] = null;
     }
   }
   const f = await readStreamFigures(deps.jsm, deps.topology)
