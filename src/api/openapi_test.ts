@@ -80,6 +80,9 @@ Deno.test("requests get a request id, echoed back; wrong content types are 415 a
   });
   assert.equal(form.status, 415);
   assert.match((await form.json()).error, /application\/json/);
+  assert.ok(form.headers.get("x-request-id"), "error answers carry a request id too");
+  const unsafe = await app.request("/health", { headers: { "X-Request-Id": "<script>" } });
+  assert.notEqual(unsafe.headers.get("x-request-id"), "<script>", "not echoed: a new id is made");
 });
 
 Deno.test("the OpenAPI document uses anyOf, never oneOf, and every 503 documents Retry-After", async () => {
