@@ -23,15 +23,6 @@ entity:
   },
 ]);
 
-Deno.test("the UNIQUE constraint and ON CONFLICT name the same columns", () => {
-  for (const entity of registry.stored) {
-    const ddl = createEntityTableSpec(entity).create;
-    const unique = ddl.match(/UNIQUE \(([^)]*)\)/)![1];
-    const conflict = createEntityStatements(entity).upsert.match(/ON CONFLICT \(([^)]*)\)/)![1];
-    assert.equal(unique, conflict, entity.name);
-  }
-});
-
 Deno.test("upserts are guarded by the stream sequence and use one text[] parameter per column", () => {
   const { upsert, params } = createEntityStatements(registry.entities.get("Order")!);
   assert.match(upsert, /WHERE t\."_seq" < EXCLUDED\."_seq"/);

@@ -19,11 +19,8 @@ Deno.test("subjectsOverlap() follows NATS wildcard rules", () => {
   assert.equal(subjectsOverlap("a.*", "a.b.c"), false);
 });
 
-Deno.test("createTopology() gives every role the same disjoint streams, subjects and consumer", () => {
-  const config = loadConfig(["--namespace=shop"], {}).config!;
-  const a = createTopology({ ...config, role: "api" } as never, registry);
-  const b = createTopology({ ...config, role: "worker" } as never, registry);
-  assert.deepEqual(a.streams, b.streams);
+Deno.test("createTopology() puts ingest and dead-letter subjects in disjoint streams, the consumer on the ingest one", () => {
+  const a = createTopology(loadConfig(["--namespace=shop"], {}).config!, registry);
   const id = "01a20659-de93-755e-b6ec-2dba8d6fae48";
   assert.equal(a.ingestSubject("Order", id), `shop.ingest.Order.${id}`);
   assert.equal(a.dlqSubject("Order", id), `shop.dlq.Order.${id}`);
@@ -37,6 +34,19 @@ Deno.test("createTopology() gives every role the same disjoint streams, subjects
     assert.ok(a.dlq.subjects!.some((s) => subjectsOverlap(s, route.dlq)));
     assert.ok(!a.ingest.subjects!.some((s) => subjectsOverlap(s, route.dlq)));
   }
+});
+
+Deno.test("createTopology() keeps two namespaces apart: no stream, subject or consumer of one reaches the other", () => {
+  const a = createTopology(loadConfig(["--namespace=shop"], {}).config!, registry);
+  const b = createTopology(loadConfig(["--namespace=shop2"], {}).config!, registry);
+  const names = (t: typeof a) => [...t.streams.map((s) => s.name), t.consumer.durable_name];
+  assert.ok(names(a).every((name) => !names(b).includes(name)), `${names(a)} vs ${names(b)}`);
+  for (const sa of a.streams.flatMap((s) => s.subjects!)) {
+    for (const sb of b.streams.flatMap((s) => s.subjects!)) {
+      assert.ok(!subjectsOverlap(sa, sb), `${sa} / ${sb}`);
+    }
+  }
+  assert.ok(!subjectsOverlap(a.consumer.filter_subject!, b.ingestSubject("Order", "x")));
 });
 
 Deno.test("a message limit that cannot fit NATS's max_payload with its headers is refused, naming the flag", () => {
