@@ -93,7 +93,7 @@ const flags = (namespace: string) => [
   `--stream-max-bytes=${4 * 1024 ** 3}`,
   `--dlq-max-bytes=${64 * 1024 ** 2}`,
 ];
-const topologyOf = (namespace: string) => createTopology(loadConfig(flags(namespace), {}).config!, registry);
+const topologyOf = (namespace: string) => createTopology(loadConfig(flags(namespace), {}), registry);
 
 async function resetNamespace(namespace: string) {
   const t = topologyOf(namespace);

@@ -1,23 +1,30 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "./errors.ts";
-import { loadConfig } from "./config.ts";
+import { describeSettings, loadConfig, type ReadFile } from "./config.ts";
 
 Deno.test("loadConfig() prefers flags over env over defaults", () => {
-  const defaults = loadConfig([], {}).config!;
+  const defaults = loadConfig([], {});
   assert.equal(defaults.role, "all");
   assert.equal(defaults.http.port, 8080);
   const urls = { NATS_URL: "nats://n:4222", DATABASE_URL: "postgres://p/db" };
-  const fromEnv = loadConfig([], { ...urls, PORT: "9000", NOMNOM_ROLE: "worker" }).config!;
+  const fromEnv = loadConfig([], { ...urls, PORT: "9000", NOMNOM_ROLE: "worker" });
   assert.equal(fromEnv.http.port, 9000);
   assert.equal(fromEnv.role, "worker");
   const fromFlag = loadConfig(["--port", "9100", "--role=api"], {
     ...urls,
     PORT: "9000",
     NOMNOM_ROLE: "worker",
-  })
-    .config!;
+  });
   assert.equal(fromFlag.http.port, 9100);
   assert.equal(fromFlag.role, "api");
+});
+
+Deno.test("loadConfig() puts each setting where the settings tree declares it", () => {
+  const c = loadConfig(["--batch-size=7", "--max-message-bytes=2048", "--stream-replicas=3"], {});
+  assert.equal(c.worker.batchSize, 7);
+  assert.equal(c.limits.messageBytes, 2048);
+  assert.equal(c.stream.replicas, 3);
+  assert.equal(c.worker.retryMaxMs, 60_000);
 });
 
 Deno.test("loadConfig() rejects a bad value in one line naming the flag or the env variable", () => {
@@ -28,8 +35,10 @@ Deno.test("loadConfig() rejects a bad value in one line naming the flag or the e
   assert.throws(() => loadConfig([], { NOMNOM_BATCH_SIZE: "ten" }), /NOMNOM_BATCH_SIZE \(env\)/);
   assert.throws(() => loadConfig(["--role=both"], {}), /--role/);
   assert.throws(() => loadConfig(["--namespace=Bad.Name"], {}), /--namespace/);
-  assert.throws(() => loadConfig(["--colour=red"], {}), (e: Error) => e instanceof ConfigError);
-  assert.throws(() => loadConfig(["frobnicate"], {}), /Unknown command "frobnicate"/);
+  assert.throws(
+    () => loadConfig(["--batch-sise=1"], {}),
+    (e: Error) => e instanceof ConfigError && /'--batch-sise'.*did you mean --batch-size\?/.test(e.message),
+  );
 });
 
 Deno.test("loadConfig() takes whole numbers as digits only: empty, exponent, hex or out-of-range values are errors", () => {
@@ -37,27 +46,13 @@ Deno.test("loadConfig() takes whole numbers as digits only: empty, exponent, hex
     assert.throws(() => loadConfig([`--port=${bad}`], {}), /--port=/, `--port=${JSON.stringify(bad)}`);
   }
   assert.throws(() => loadConfig(["--retry-budget-ms="], {}), /--retry-budget-ms="": must be a whole number/);
-  assert.equal(loadConfig(["--port=0"], {}).config!.http.port, 0);
-});
-
-Deno.test("loadConfig() returns help for --help on each command", () => {
-  assert.match(loadConfig(["--help"], {}).help!, /--nats-url <value>.*NATS_URL/);
-  assert.match(loadConfig(["migrate", "--help"], {}).help!, /Create or upgrade the tables/);
-});
-
-Deno.test("loadConfig() runs role all on embedded services, and asks api and worker roles for real ones", () => {
-  const demo = loadConfig([], {}).config!;
-  assert.equal(demo.natsUrl, undefined);
-  assert.equal(demo.databaseUrl, undefined);
-  assert.throws(() => loadConfig(["--role=api"], {}), /--role=api needs --nats-url \(NATS_URL\)/);
-  assert.throws(() => loadConfig(["--role=worker", "--nats-url=nats://x"], {}), /needs --database-url/);
-  assert.throws(() => loadConfig(["migrate"], {}), /nomnom migrate needs --database-url/);
+  assert.equal(loadConfig(["--port=0"], {}).http.port, 0);
 });
 
 Deno.test("loadConfig() reads the log format from --log-format or LOG_FORMAT, and leaves it unset by default", () => {
-  assert.equal(loadConfig([], {}).config!.logFormat, undefined);
-  assert.equal(loadConfig([], { LOG_FORMAT: "json" }).config!.logFormat, "json");
-  assert.equal(loadConfig(["--log-format=pretty"], { LOG_FORMAT: "json" }).config!.logFormat, "pretty");
+  assert.equal(loadConfig([], {}).logFormat, undefined);
+  assert.equal(loadConfig([], { LOG_FORMAT: "json" }).logFormat, "json");
+  assert.equal(loadConfig(["--log-format=pretty"], { LOG_FORMAT: "json" }).logFormat, "pretty");
   assert.throws(() => loadConfig(["--log-format=xml"], {}), /--log-format="xml"/);
 });
 
@@ -77,6 +72,59 @@ Deno.test("loadConfig() rejects an invalid NATS or PostgreSQL URL in one line th
       return true;
     });
   }
-  const good = loadConfig(["--nats-url=nats://a:b@h1:4222, tls://h2:4443,127.0.0.1:4222"], {}).config!;
+  const good = loadConfig(["--nats-url=nats://a:b@h1:4222, tls://h2:4443,127.0.0.1:4222"], {});
   assert.equal(good.natsUrl, "nats://a:b@h1:4222, tls://h2:4443,127.0.0.1:4222");
+});
+
+/** A file system of a few files, for the `<ENV>_FILE` tests. */
+const files = (contents: Record<string, string>): ReadFile => (path) => {
+  if (path in contents) return contents[path];
+  throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: "ENOENT" });
+};
+
+Deno.test("loadConfig() reads a secret setting from the file <ENV>_FILE names, trimmed", () => {
+  const read = files({
+    "/run/secrets/db": "postgres://u:hunter2@db:5432/app\n",
+    "/run/secrets/nats": "  nats://u:hunter3@nats:4222 \n",
+  });
+  const c = loadConfig(
+    [],
+    { DATABASE_URL_FILE: "/run/secrets/db", NATS_URL_FILE: "/run/secrets/nats" },
+    read,
+  );
+  assert.equal(c.databaseUrl, "postgres://u:hunter2@db:5432/app");
+  assert.equal(c.natsUrl, "nats://u:hunter3@nats:4222");
+  const flag = loadConfig(
+    ["--database-url=postgres://flag/db"],
+    { DATABASE_URL_FILE: "/run/secrets/db" },
+    read,
+  );
+  assert.equal(flag.databaseUrl, "postgres://flag/db", "a flag wins over the file, as over any env");
+});
+
+Deno.test("loadConfig() refuses a secret set both directly and by file, an unreadable or empty file, never showing the value", () => {
+  const read = files({ "/s/db": "postgres://u:hunter2@[bad/db", "/s/empty": "\n" });
+  const cases: [Record<string, string>, RegExp][] = [
+    [
+      { DATABASE_URL: "postgres://a/b", DATABASE_URL_FILE: "/s/db" },
+      /Set DATABASE_URL or DATABASE_URL_FILE, not both/,
+    ],
+    [{ NATS_URL_FILE: "/s/missing" }, /^Cannot read NATS_URL_FILE="\/s\/missing" \(ENOENT\)/],
+    [{ DATABASE_URL_FILE: "/s/empty" }, /^DATABASE_URL_FILE="\/s\/empty" is empty/],
+    [{ DATABASE_URL_FILE: "/s/db" }, /^Invalid DATABASE_URL_FILE="\/s\/db": must be a URL.*value not shown/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig([], env, read), (e: Error) => {
+      assert.ok(e instanceof ConfigError, e.message);
+      assert.match(e.message, message);
+      assert.doesNotMatch(e.message, /hunter2/);
+      return true;
+    });
+  }
+});
+
+Deno.test("only secret settings have a file twin, and the secrets are the URLs", () => {
+  const twins = describeSettings().filter((s) => s.envFile).map((s) => s.envFile);
+  assert.deepEqual(twins, ["NATS_URL_FILE", "DATABASE_URL_FILE"]);
+  assert.equal(loadConfig([], { NOMNOM_ROLE_FILE: "/nope" }).role, "all", "no file twin for a plain setting");
 });

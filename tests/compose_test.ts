@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
-import { runHealthcheck } from "../src/cli.ts";
+import { parseCommandLine } from "../src/cli/parse.ts";
 import { describeSettings, loadConfig } from "../src/config.ts";
 import { decodeMessage } from "../src/registry/derive.ts";
 import { loadRegistry } from "../src/registry/load.ts";
@@ -52,7 +52,7 @@ Deno.test("every nomnom service's command and environment is a valid nomnom conf
     for (const key of Object.keys(service.environment ?? {})) {
       assert.ok(known.has(key), `${name}: ${key} is a nomnom setting`);
     }
-    const { config } = loadConfig(service.command ?? [], env);
+    const config = loadConfig(service.command ?? [], env);
     assert.ok(config && config.role !== "all", `${name} runs a single role`);
     for (const url of [config.natsUrl!, config.databaseUrl!]) {
       const host = new URL(url).hostname;
@@ -82,7 +82,7 @@ Deno.test("every nomnom service's command and environment is a valid nomnom conf
     );
     const check = service.healthcheck!.test;
     assert.deepEqual(check.slice(0, 3), ["CMD", "/nomnom", "healthcheck"]);
-    const probe = loadConfig(check.slice(3).filter((a) => a !== "ready").concat(), env).config!;
+    const probe = loadConfig(check.slice(3).filter((a) => a !== "ready").concat(), env);
     assert.equal(probe.role, config.role, `${name}'s healthcheck asks the port of its own role`);
   }
 });
@@ -95,7 +95,7 @@ Deno.test("NATS runs with JetStream and monitoring, PostgreSQL with a volume and
   assert.ok(pg.volumes?.some((v) => v.endsWith(":/var/lib/postgresql/data")));
   assert.ok(pg.healthcheck);
   const pgUrl = new URL(
-    loadConfig(compose.services.api.command!, { ...compose.services.api.environment }).config!.databaseUrl!,
+    loadConfig(compose.services.api.command!, { ...compose.services.api.environment }).databaseUrl!,
   );
   assert.equal(pgUrl.password, pg.environment!.POSTGRES_PASSWORD);
   assert.equal(pgUrl.pathname.slice(1), pg.environment!.POSTGRES_DB);
@@ -130,8 +130,9 @@ Deno.test("the image's one HEALTHCHECK finds the process of every role: the API 
     const env = { ...dockerEnv, PORT: String(closedPort), NOMNOM_OPS_PORT: String(closedPort) };
     if (listenOn) env[listenOn] = String(server.addr.port);
     try {
-      const { config } = loadConfig(args.slice(1), env);
-      return await runHealthcheck(config!, () => {});
+      const line = parseCommandLine(args.slice(1), env);
+      assert.ok("command" in line && line.command.name === "healthcheck");
+      return await line.command.run({ config: line.config, args: line.args, out: () => {} });
     } finally {
       await server.shutdown();
     }

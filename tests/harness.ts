@@ -75,7 +75,7 @@ export async function createTestEnv(
       "--retry-max-ms=2000",
       ...(options.flags ?? []),
       ...extra,
-    ], {}).config!;
+    ], {});
   const config = configFor([]);
   const registry = await loadRegistry(config.entitiesDir);
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });

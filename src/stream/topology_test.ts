@@ -20,7 +20,7 @@ Deno.test("subjectsOverlap() follows NATS wildcard rules", () => {
 });
 
 Deno.test("createTopology() puts ingest and dead-letter subjects in disjoint streams, the consumer on the ingest one", () => {
-  const a = createTopology(loadConfig(["--namespace=shop"], {}).config!, registry);
+  const a = createTopology(loadConfig(["--namespace=shop"], {}), registry);
   const id = "01a20659-de93-755e-b6ec-2dba8d6fae48";
   assert.equal(a.ingestSubject("Order", id), `shop.ingest.Order.${id}`);
   assert.equal(a.dlqSubject("Order", id), `shop.dlq.Order.${id}`);
@@ -37,8 +37,8 @@ Deno.test("createTopology() puts ingest and dead-letter subjects in disjoint str
 });
 
 Deno.test("createTopology() keeps two namespaces apart: no stream, subject or consumer of one reaches the other", () => {
-  const a = createTopology(loadConfig(["--namespace=shop"], {}).config!, registry);
-  const b = createTopology(loadConfig(["--namespace=shop2"], {}).config!, registry);
+  const a = createTopology(loadConfig(["--namespace=shop"], {}), registry);
+  const b = createTopology(loadConfig(["--namespace=shop2"], {}), registry);
   const names = (t: typeof a) => [...t.streams.map((s) => s.name), t.consumer.durable_name];
   assert.ok(names(a).every((name) => !names(b).includes(name)), `${names(a)} vs ${names(b)}`);
   for (const sa of a.streams.flatMap((s) => s.subjects!)) {
@@ -58,7 +58,7 @@ Deno.test("a message limit that cannot fit NATS's max_payload with its headers i
 });
 
 Deno.test("the dead-letter stream keeps one entry per message subject", () => {
-  const t = createTopology(loadConfig(["--namespace=shop"], {}).config!, registry);
+  const t = createTopology(loadConfig(["--namespace=shop"], {}), registry);
   assert.equal(t.dlq.max_msgs_per_subject, 1);
   assert.equal(t.dlq.subjects![0], "shop.dlq.>");
   assert.equal(t.parseSubject(t.dlqSubject("Order", "x")).messageId, "x", "the message id is the last token");

@@ -3,8 +3,8 @@
  * and a curl that works as pasted.
  */
 import { resolve } from "node:path";
-import type { Runtime } from "./app.ts";
-import { createSampleMessage } from "./registry/sample.ts";
+import type { Runtime } from "../app.ts";
+import { createSampleMessage } from "../registry/sample.ts";
 
 /** The ready banner of an api or all process. */
 export function createBanner(rt: Runtime, readyMs: number): string {

@@ -1,0 +1,64 @@
+/** `nomnom [run]`: start the role's modules (src/app.ts), print the banner, stop gracefully on a signal. */
+import process from "node:process";
+import { run } from "../app.ts";
+import { isPostgresJsClosedSocketRace } from "../db/postgres_guard.ts";
+import { createBanner } from "./banner.ts";
+import { createCliLogger, defineCommand, loadEntities } from "./command.ts";
+import { requireServices } from "./services.ts";
+
+/** The `run` command (the default). */
+export const runCommand = defineCommand({
+  name: "run",
+  usage: "[run] [--role=api|worker|all]",
+  summary: "run the pipeline (default role: all)",
+  description:
+    "Runs the modules of --role: api, worker, or all (both in one process; on embedded PostgreSQL " +
+    "and NATS when --database-url and --nats-url are unset).",
+  settings: "all",
+  async run({ config }) {
+    // The embedded services serve one process only: a role of its own needs real ones.
+    if (config.role !== "all") requireServices(config, `--role=${config.role}`, ["nats-url", "database-url"]);
+    const log = createCliLogger(config, config.role);
+    const registry = await loadEntities(config.entitiesDir);
+    process.on("uncaughtException", (error) => {
+      if (isPostgresJsClosedSocketRace(error)) {
+        return log.warn("ignored postgres.js write on a closed connection");
+      }
+      log.error("uncaught exception; exiting", { error });
+      process.exit(1);
+    });
+    const started = performance.now();
+    const running = await run(config.role, { config, registry, log });
+    if (running.runtime.server) {
+      console.log(createBanner(running.runtime, Math.round(performance.now() - started)));
+    }
+    // The first signal starts a graceful shutdown; a second one (an impatient Ctrl-C) exits at once. Nothing
+    // is lost either way: unacked messages are redelivered.
+    let signals = 0;
+    const signal = await new Promise<string>((resolve) => {
+      for (const name of ["SIGINT", "SIGTERM"] as const) {
+        process.on(name, () => {
+          if (++signals > 1) process.exit(130);
+          resolve(name);
+        });
+      }
+    });
+    // Readiness turns 503 at once. On SIGTERM (an orchestrator) an API keeps serving for --shutdown-drain-ms, so
+    // that a load balancer sees the 503 and sends no more before the listener closes (Kubernetes removes an
+    // endpoint asynchronously); SIGINT is a person's Ctrl-C, with no load balancer to wait for. Then the API
+    // finishes its in-flight requests, the worker its batch, and NATS is drained, within --shutdown-timeout-ms.
+    running.runtime.stopping = true;
+    const drainMs = running.runtime.server && signal === "SIGTERM" ? config.shutdownDrainMs : 0;
+    log.info("stopping", { signal, drain_ms: drainMs, deadline_ms: config.shutdownTimeoutMs });
+    if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
+    const deadline = new Promise<false>((r) =>
+      setTimeout(() => r(false), config.shutdownTimeoutMs).unref?.()
+    );
+    if (!await Promise.race([running.stop().then(() => true as const), deadline])) {
+      log.error("graceful shutdown did not finish before the deadline; exiting");
+      return 1;
+    }
+    log.info("stopped");
+    return 0;
+  },
+});

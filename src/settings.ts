@@ -1,0 +1,248 @@
+/**
+ * Every deployment setting, declared once: its flag, its environment variable, its validation and default (a zod
+ * schema), its help text and whether it is a secret. Where it sits in this tree is where it sits in Config, so
+ * `--help`, README's table, `loadConfig()` and the Config type all come from this one literal. To add a setting,
+ * add one `setting(...)` here (and run `deno task readme`).
+ */
+import { z } from "zod";
+
+/** The roles a process can run (src/app.ts's targets). */
+export const ROLES = ["api", "worker", "all"] as const;
+
+/** One setting. `secret`: the value may hold a password; it is never echoed and may come from `<ENV>_FILE`. */
+export type Setting<S extends z.ZodType = z.ZodType, F extends string = string> = {
+  flag: F;
+  env: string;
+  schema: S;
+  help: string;
+  secret?: true;
+};
+
+function setting<F extends string, S extends z.ZodType>(
+  flag: F,
+  env: string,
+  schema: S,
+  help: string,
+  options: { secret?: true } = {},
+): Setting<S, F> {
+  return { flag, env, schema, help, ...options };
+}
+
+/** Digits only: "1e3", "0x50", " 8" and "" are errors, not numbers that happen to parse (BATCH_SIZE=ten). */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.string().regex(/^\d+$/, "must be a whole number").transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+/** NATS subject tokens, stream names and durable names are all built from the namespace: keep it to a safe set. */
+const NAMESPACE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** A NATS server: a URL (nats://, tls://, ws://, wss://) or host[:port], as nats.js takes them. */
+function isNatsServer(entry: string): boolean {
+  if (/^[\w.-]+(:\d{1,5})?$/.test(entry) || /^\[[\da-f:.]+\](:\d{1,5})?$/i.test(entry)) return true;
+  if (!/^(nats|tls|ws|wss):\/\//i.test(entry)) return false;
+  return URL.canParse(entry) && new URL(entry).hostname !== "";
+}
+
+/** The settings tree: its shape is Config's shape. Order is the order of `--help` and of README's table. */
+export const SETTINGS = {
+  role: setting("role", "NOMNOM_ROLE", z.enum(ROLES).default("all"), "api, worker or all"),
+  entitiesDir: setting(
+    "entities",
+    "NOMNOM_ENTITIES",
+    z.string().min(1).default("entities"),
+    "entities folder",
+  ),
+  http: {
+    host: setting("host", "HOST", z.string().min(1).default("0.0.0.0"), "HTTP listen address"),
+    port: setting("port", "PORT", int(0, 65535).default(8080), "HTTP port of the api role"),
+  },
+  natsUrl: setting(
+    "nats-url",
+    "NATS_URL",
+    z.string().min(1).refine(
+      (list) => list.split(",").every((entry) => isNatsServer(entry.trim())),
+      "must be nats://[user:password@]host[:port] (or tls://, ws://, wss://, host:port), comma-separated",
+    ).optional(),
+    "NATS server(s), comma-separated; unset with --role=all: nomnom starts nats-server itself",
+    { secret: true },
+  ),
+  databaseUrl: setting(
+    "database-url",
+    "DATABASE_URL",
+    z.string().regex(/^postgres(ql)?:\/\//, "must start with postgres:// or postgresql://")
+      .refine(
+        (url) => URL.canParse(url),
+        "must be a URL: postgres://user:password@host:5432/database (percent-encode special characters)",
+      )
+      .optional(),
+    "PostgreSQL URL; unset with --role=all: embedded PostgreSQL (PGlite) in --data-dir",
+    { secret: true },
+  ),
+  dataDir: setting(
+    "data-dir",
+    "NOMNOM_DATA_DIR",
+    z.string().min(1).default(".nomnom"),
+    "where the embedded PostgreSQL and NATS keep their data",
+  ),
+  natsServer: setting(
+    "nats-server",
+    "NOMNOM_NATS_SERVER",
+    z.string().min(1).optional(),
+    "nats-server binary for the embedded NATS (default: the one on PATH)",
+  ),
+  namespace: setting(
+    "namespace",
+    "NOMNOM_NAMESPACE",
+    z.string().regex(NAMESPACE, "must match " + NAMESPACE.source).default("nomnom"),
+    "prefix of every stream, subject and consumer",
+  ),
+  opsPort: setting(
+    "ops-port",
+    "NOMNOM_OPS_PORT",
+    int(0, 65535).default(9090),
+    "port of /health, /ready, /metrics of the worker role",
+  ),
+  shutdownTimeoutMs: setting(
+    "shutdown-timeout-ms",
+    "NOMNOM_SHUTDOWN_TIMEOUT_MS",
+    int(100).default(25_000),
+    "longest graceful shutdown before exit, counted after the drain",
+  ),
+  /** How long a stopping API keeps its listener open with /ready at 503, so that load balancers notice. */
+  shutdownDrainMs: setting(
+    "shutdown-drain-ms",
+    "NOMNOM_SHUTDOWN_DRAIN_MS",
+    int(0, 600_000).default(5_000),
+    "on SIGTERM the API keeps serving, /ready answering 503, this long before it stops listening",
+  ),
+  limits: {
+    // NATS's default max_payload is 1 MiB for body and headers together: 1 MB leaves room for the headers.
+    messageBytes: setting(
+      "max-message-bytes",
+      "NOMNOM_MAX_MESSAGE_BYTES",
+      int(1024, 64 * 1024 * 1024).default(1_000_000),
+      "largest message body; must fit the NATS server's max_payload with 8 KiB to spare",
+    ),
+    batchBytes: setting(
+      "max-batch-bytes",
+      "NOMNOM_MAX_BATCH_BYTES",
+      int(1024).default(64 * 1024 * 1024),
+      "largest NDJSON request body",
+    ),
+  },
+  logLevel: setting(
+    "log-level",
+    "LOG_LEVEL",
+    z.enum(["debug", "info", "warn", "error"]).default("info"),
+    "debug, info, warn or error",
+  ),
+  /** Unset: pretty on a terminal, JSON lines otherwise (decided at the edge, which knows the terminal). */
+  logFormat: setting(
+    "log-format",
+    "LOG_FORMAT",
+    z.enum(["json", "pretty"]).optional(),
+    "json (one object a line) or pretty; default: pretty when stderr is a terminal, else json",
+  ),
+  worker: {
+    batchSize: setting(
+      "batch-size",
+      "NOMNOM_BATCH_SIZE",
+      int(1, 10_000).default(500),
+      "messages per transaction",
+    ),
+    batchLingerMs: setting(
+      "batch-linger-ms",
+      "NOMNOM_BATCH_LINGER_MS",
+      int(0, 10_000).default(5),
+      "how long the worker waits to fill a batch",
+    ),
+    maxAckPending: setting(
+      "max-ack-pending",
+      "NOMNOM_MAX_ACK_PENDING",
+      int(1).default(20_000),
+      "in-flight messages across all workers",
+    ),
+    ackWaitMs: setting("ack-wait-ms", "NOMNOM_ACK_WAIT_MS", int(1_000).default(30_000), "redelivery timeout"),
+    maxDeliver: setting(
+      "max-deliver",
+      "NOMNOM_MAX_DELIVER",
+      int(1).default(20),
+      "attempts before a failing message may be dead-lettered",
+    ),
+    retryBudgetMs: setting(
+      "retry-budget-ms",
+      "NOMNOM_RETRY_BUDGET_MS",
+      int(0).default(3_600_000),
+      "how long transient failures are retried before dead-lettering",
+    ),
+    retryBaseMs: setting(
+      "retry-base-ms",
+      "NOMNOM_RETRY_BASE_MS",
+      int(1).default(1_000),
+      "first retry delay (doubles each attempt)",
+    ),
+    retryMaxMs: setting("retry-max-ms", "NOMNOM_RETRY_MAX_MS", int(1).default(60_000), "longest retry delay"),
+  },
+  stream: {
+    maxBytes: setting(
+      "stream-max-bytes",
+      "NOMNOM_STREAM_MAX_BYTES",
+      int(1024 * 1024).default(1024 * 1024 * 1024),
+      "storage reserved for the ingest stream",
+    ),
+    dlqMaxBytes: setting(
+      "dlq-max-bytes",
+      "NOMNOM_DLQ_MAX_BYTES",
+      int(1024 * 1024).default(256 * 1024 * 1024),
+      "storage reserved for the dead-letter stream",
+    ),
+    replicas: setting(
+      "stream-replicas",
+      "NOMNOM_STREAM_REPLICAS",
+      int(1, 5).default(1),
+      "JetStream replicas",
+    ),
+    duplicateWindowMs: setting(
+      "duplicate-window-ms",
+      "NOMNOM_DUPLICATE_WINDOW_MS",
+      int(1_000).default(120_000),
+      "JetStream dedup window for message ids",
+    ),
+  },
+  publishTimeoutMs: setting(
+    "publish-timeout-ms",
+    "NOMNOM_PUBLISH_TIMEOUT_MS",
+    int(100).default(5_000),
+    "longest wait for a JetStream ack",
+  ),
+  dbPoolSize: setting(
+    "db-pool-size",
+    "NOMNOM_DB_POOL_SIZE",
+    int(1, 100).default(4),
+    "PostgreSQL connections",
+  ),
+} as const;
+
+/** A node of the tree: a setting, or a group of them. */
+type Node = Setting | { readonly [key: string]: Node };
+
+/** The resolved value of a node: a setting's parsed value, or an object of resolved children. */
+export type Resolved<T> = T extends Setting<infer S> ? z.output<S>
+  : { -readonly [K in keyof T]: Resolved<T[K]> };
+
+/** The flag names of a node, as a union of string literals. */
+type FlagsOf<T> = T extends Setting<z.ZodType, infer F> ? F : { [K in keyof T]: FlagsOf<T[K]> }[keyof T];
+
+/** A deployment setting's flag name (without the dashes). */
+export type SettingFlag = FlagsOf<typeof SETTINGS>;
+
+/** Every setting with its place in Config, in declaration order. */
+export function listSettings(): { path: string[]; setting: Setting }[] {
+  const found: { path: string[]; setting: Setting }[] = [];
+  const walk = (node: Node, path: string[]) => {
+    if ("schema" in node && "flag" in node) return void found.push({ path, setting: node as Setting });
+    for (const [key, child] of Object.entries(node)) walk(child as Node, [...path, key]);
+  };
+  walk(SETTINGS, []);
+  return found;
+}
