@@ -68,15 +68,17 @@ export function createDeadLetters(
   const stored = (entity: string, id: string): Promise<StoredMsg | null> =>
     jsm.streams.getMessage(topology.dlq.name, { last_by_subj: topology.dlqSubject(entity, id) });
   /**
-   * Remove a message's entry. After the status row has left `dlq` a failure here only leaves an entry nobody
-   * lists (the DLQ is listed from the status table) that the next move of the message replaces (one entry per
-   * subject), so it is not worth failing a replay or drop that already happened.
+   * Remove exactly the entry that was replayed or dropped, by its sequence in the DLQ stream. Never by subject:
+   * between the claim's commit and this call, a worker may dead-letter the replayed message again (its cause
+   * still present) or another replay may move it, and their newer entry under the same subject must survive.
+   * If that newer entry already replaced ours (one entry per subject), there is nothing left to delete. A
+   * failure here only leaves an entry nobody lists (the DLQ is listed from the status table) that the next move
+   * of the message replaces, so it is not worth failing a replay or drop that already happened.
    */
-  const purge = (entity: string, id: string): Promise<void> =>
-    jsm.streams.purge(topology.dlq.name, { filter: topology.dlqSubject(entity, id) }).then(
-      () => {},
-      () => {},
-    );
+  const remove = (seq: number | undefined): Promise<void> =>
+    seq === undefined
+      ? Promise.resolve()
+      : jsm.streams.deleteMessage(topology.dlq.name, seq, false).then(() => {}, () => {});
 
   /**
    * Claim a dead letter: lock its status row and check it is still `dlq`, so that of two concurrent replays (or
@@ -146,7 +148,7 @@ export function createDeadLetters(
   };
 
   const replay: DeadLetters["replay"] = async (id) => {
-    const entity = await claim(id, async (tx, row) => {
+    const claimed = await claim(id, async (tx, row) => {
       const m = await stored(row.entity, id);
       if (!m) {
         throw new DlqConflictError(
@@ -166,11 +168,11 @@ export function createDeadLetters(
         seq: ack.seq,
         attempts: row.attempts,
       }]);
-      return row.entity;
+      return { entity: row.entity, entrySeq: m.seq };
     });
-    if (entity === undefined) return undefined;
-    await purge(entity, id);
-    return { message_id: id, entity, status: "accepted" };
+    if (claimed === undefined) return undefined;
+    await remove(claimed.entrySeq);
+    return { message_id: id, entity: claimed.entity, status: "accepted" };
   };
 
   return {
@@ -218,17 +220,18 @@ export function createDeadLetters(
       return report;
     },
     async drop(id) {
-      const entity = await claim(id, async (tx, row) => {
+      const claimed = await claim(id, async (tx, row) => {
+        const m = await stored(row.entity, id);
         await upsertStatuses(tx, [{
           messageId: id,
           entity: row.entity,
           status: "dropped",
           attempts: row.attempts,
         }]);
-        return row.entity;
+        return { entrySeq: m?.seq };
       });
-      if (entity === undefined) return false;
-      await purge(entity, id);
+      if (claimed === undefined) return false;
+      await remove(claimed.entrySeq);
       return true;
     },
   };
