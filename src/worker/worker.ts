@@ -17,6 +17,7 @@ import type { Topology } from "../stream/topology.ts";
 import { createBatchProcessor, type WorkerCounters } from "./batch.ts";
 import { createDeadLetterer } from "./dead_letter.ts";
 import { messageIdOf } from "../stream/message_id.ts";
+import { createPuller } from "./pull.ts";
 
 export type WorkerDeps = {
   js: JetStreamClient;
@@ -35,11 +36,14 @@ export type Worker = { counters: WorkerCounters; stop(): Promise<void> };
 /** Batches written at once by one worker (each holds a connection while its transaction runs). */
 const MAX_IN_FLIGHT = 2;
 
-/** Start consuming. `stop()` stops pulling, finishes the batch in hand and returns. */
+/**
+ * Start consuming. `stop()` stops pulling, hands back (nak) every message pulled but not started, finishes the
+ * batches being written and returns.
+ */
 export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const { js, topology, settings, log } = deps;
   const consumer = await js.consumers.get(topology.consumer.stream, topology.consumer.durable_name!);
-  const messages = await consumer.consume({ max_messages: settings.batchSize * 2 });
+  const puller = createPuller(consumer, settings.batchSize * 2, log);
   const counters: WorkerCounters = { batches: 0, completed: 0, retried: 0, deadLettered: 0 };
   const processBatch = createBatchProcessor({
     decode: (msg) => decode(deps, msg),
@@ -78,18 +82,31 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     timer = undefined;
     if (inFlight.size < MAX_IN_FLIGHT) flush();
   };
+  // Stopping: what was pulled but not started is handed back at once (a bare nak redelivers now, to another
+  // worker), instead of waiting --ack-wait-ms unacked, or the shutdown deadline, on a worker that is leaving.
+  // Only after the last pull has ended: the server would deliver a nak'ed message to a pull request of ours
+  // still open, and we would not take it any more.
+  let stopping = false;
+  let stopSignal: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => stopSignal = resolve);
+  const held: JsMsg[] = [];
   const waitForRoom = async () => {
-    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+    while (!stopping && inFlight.size >= MAX_IN_FLIGHT) await Promise.race([...inFlight, stopped]);
   };
 
   const loop = (async () => {
-    for await (const msg of messages) {
+    for await (const msg of puller.messages) {
+      if (stopping) {
+        held.push(msg);
+        continue;
+      }
       pending.push(msg);
       if (pending.length >= settings.batchSize) {
         await waitForRoom();
         flush();
       } else if (!timer) timer = setTimeout(flushWhenRoom, settings.batchLingerMs);
     }
+    if (stopping) return;
     await waitForRoom();
     flush();
   })();
@@ -98,8 +115,18 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   return {
     counters,
     async stop() {
-      await messages.close();
+      stopping = true;
+      stopSignal();
+      clearTimeout(timer);
+      timer = undefined;
+      held.push(...pending);
+      pending = [];
+      puller.stop(held.length === 0);
       await loop;
+      for (const msg of held) msg.nak();
+      if (held.length > 0) {
+        log.info("handed back unstarted messages for redelivery", { messages: held.length });
+      }
       while (inFlight.size > 0) await Promise.all(inFlight);
     },
   };
