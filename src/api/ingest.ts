@@ -5,6 +5,7 @@
  *                                       also {"body_base64": ..., "entity_type": ...}
  *   POST /ingest/batch[/{entity}]       NDJSON, one message per line, per-line results
  */
+import { createHash } from "node:crypto";
 import { Hono } from "hono";
 import { v5 as uuidv5, v7 as uuidv7 } from "uuid";
 import { decodeMessage } from "../registry/derive.ts";
@@ -62,7 +63,8 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
   /**
    * Validate, then publish. With an Idempotency-Key the message id is derived from (entity, key): a repeat finds
    * the status row (or the message still in the stream) and creates nothing; two repeats racing each other are
-   * caught by JetStream's dedup window on the same `Nats-Msg-Id`.
+   * caught by JetStream's dedup window on the same `Nats-Msg-Id`. The body's SHA-256 goes with the message, so
+   * a repeat whose body differs is refused (422) instead of being answered as a duplicate and dropped.
    */
   const accept = async (
     entity: Entity,
@@ -74,9 +76,11 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
     const receivedAt = new Date();
     const messageId = key === undefined ? uuidv7() : uuidv5(`${entity.name}\n${key}`, IDEMPOTENCY_NAMESPACE);
     const accepted = { message_id: messageId, entity: entity.name, timestamp: receivedAt.toISOString() };
+    const bodySha256 = key === undefined ? undefined : createHash("sha256").update(bytes).digest("hex");
     if (key !== undefined) {
       const existing = await findExisting(messageId);
       if (existing) {
+        await checkSameBody(entity, messageId, key, bodySha256!);
         return {
           ...accepted,
           status: existing.status,
@@ -85,7 +89,14 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
         };
       }
     }
-    const published = await publisher.publish({ entity: entity.name, body: bytes, messageId, receivedAt });
+    const published = await publisher.publish({
+      entity: entity.name,
+      body: bytes,
+      messageId,
+      receivedAt,
+      bodySha256,
+    });
+    if (published.duplicate && key !== undefined) await checkSameBody(entity, messageId, key, bodySha256!);
     return published.duplicate
       ? { ...accepted, status: "accepted", duplicate: true }
       : { ...accepted, status: "accepted" };
@@ -104,6 +115,20 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
         error,
       });
       return undefined;
+    }
+  };
+
+  /** A repeated Idempotency-Key must come with the same body (byte for byte) as the message it created. */
+  const checkSameBody = async (entity: Entity, messageId: string, key: string, bodySha256: string) => {
+    const earlier = await statuses.bodySha256(entity.name, messageId);
+    // undefined: accepted before body hashes were kept; nothing to compare with.
+    if (earlier !== undefined && earlier !== bodySha256) {
+      throw new HttpError(
+        422,
+        `Idempotency-Key "${key}" was already used for another ${entity.name} body (message ${messageId}): ` +
+          `repeat the request with the same body, or send a new message under a new key`,
+        [{ field: "Idempotency-Key", message: "used for another body" }],
+      );
     }
   };
 

@@ -13,11 +13,11 @@ const order = await readFile(TPCH + "example_order.json", "utf8");
 
 /** A publisher that records what it was given (our own small interface; NATS itself is tested in tests/). */
 function recordingPublisher(fail?: Error) {
-  const published: { entity: string; body: string; messageId: string }[] = [];
+  const published: { entity: string; body: string; messageId: string; bodySha256?: string }[] = [];
   const publisher: Publisher = {
-    publish({ entity, body, messageId }) {
+    publish({ entity, body, messageId, bodySha256 }) {
       if (fail) return Promise.reject(fail);
-      published.push({ entity, body: new TextDecoder().decode(body), messageId });
+      published.push({ entity, body: new TextDecoder().decode(body), messageId, bodySha256 });
       return Promise.resolve({ seq: published.length, duplicate: false });
     },
   };
@@ -53,6 +53,7 @@ function api(fail?: Error, options: { statusesDown?: boolean } = {}) {
                 : [];
             })),
           ),
+      bodySha256: (_entity, id) => Promise.resolve(published.find((x) => x.messageId === id)?.bodySha256),
     },
     deadLetters: {} as DeadLetters,
     ops: {
@@ -182,6 +183,12 @@ Deno.test("an Idempotency-Key repeat returns the same message id with duplicate:
   assert.equal(published.length, 1);
   const other = await request("/ingest/message/Order", order, { "Idempotency-Key": "order-O12345-v2" });
   assert.notEqual(other.body.message_id, first.body.message_id);
+  const changed = await request("/ingest/message/Order", order.replace("O12345", "O12346"), {
+    "Idempotency-Key": "order-O12345-v1",
+  });
+  assert.equal(changed.status, 422, "the same key with another body is refused, not answered as a duplicate");
+  assert.deepEqual(changed.body.details, [{ field: "Idempotency-Key", message: "used for another body" }]);
+  assert.equal(published.length, 2);
   assert.equal(
     (await request("/ingest/message/Order", order, { "Idempotency-Key": "has space" })).status,
     400,

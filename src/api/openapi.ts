@@ -36,7 +36,8 @@ const ERROR_TEXT: Record<number, string> = {
   413: "Request body, or a message, larger than the limit (named in the answer)",
   409: "The message is not in the dead-letter queue any more (replayed or dropped)",
   415: "Unsupported content type",
-  422: "The message does not match its entity; every failing field is named",
+  422: "The message does not match its entity (every failing field is named), or its Idempotency-Key was " +
+    "already used for another body (details names Idempotency-Key)",
   503: "Not available now (NATS or PostgreSQL unreachable, stream full, no ack in time): retry after " +
     "Retry-After seconds",
 };
@@ -55,7 +56,10 @@ const idempotencyHeader = {
   name: "Idempotency-Key",
   in: "header",
   required: false,
-  description: "A repeat with the same key returns the original message id with duplicate: true (200)",
+  description:
+    "A repeat with the same key and the same body (byte for byte) returns the original message id " +
+    "with duplicate: true (200); the same key with another body is refused with 422. In a batch, line n uses " +
+    "the key <key>:<n>.",
   schema: { type: "string", minLength: 1, maxLength: 255 },
 };
 const ndjson = {

@@ -17,7 +17,7 @@ function api() {
   return createApi({
     registry,
     publisher: { publish: () => Promise.resolve({ seq: 1, duplicate: false }) },
-    statuses: { find: () => Promise.resolve(new Map()) },
+    statuses: { find: () => Promise.resolve(new Map()), bodySha256: () => Promise.resolve(undefined) },
     deadLetters: {} as DeadLetters,
     ops: { readiness: () => Promise.resolve([]), metrics, stats: () => Promise.resolve({}) },
     metrics,

@@ -129,12 +129,15 @@ export const STATUS_TABLE: TableSpec = {
   attempts integer NOT NULL DEFAULT 0,
   error text,
   next_attempt_at timestamptz,
-  history jsonb NOT NULL DEFAULT '[]'
+  history jsonb NOT NULL DEFAULT '[]',
+  body_sha256 text
 )`,
   // Columns later versions added; a table made by an earlier one gets them.
   columns: [
     { name: "next_attempt_at", add: "timestamptz" },
     { name: "history", add: "jsonb NOT NULL DEFAULT '[]'" },
+    // SHA-256 of the body of a message sent with an Idempotency-Key (src/api/ingest.ts compares repeats).
+    { name: "body_sha256", add: "text" },
   ],
   indexes: [{
     name: "messages_status_time",

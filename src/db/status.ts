@@ -25,6 +25,8 @@ export type StatusRow = {
   attempts: number;
   error?: string;
   nextAttemptAt?: Date;
+  /** Of a message sent with an Idempotency-Key; kept once set. */
+  bodySha256?: string;
 };
 
 /** A stored status, as the API reports it. */
@@ -42,7 +44,7 @@ export type StoredStatus = {
 
 /**
  * Upsert of a batch of status rows, appending one event per row to its history. Parameters: ids, entities,
- * statuses, seqs, received_at, attempts, errors, next_attempt_at (all text[]).
+ * statuses, seqs, received_at, attempts, errors, next_attempt_at, body_sha256 (all text[]).
  *
  * The guard: a write never takes a message back in time. A write from an older stream message (lower stream_seq)
  * changes nothing, and a final status (completed, dlq, dropped) is only replaced by a write from a newer stream
@@ -50,18 +52,22 @@ export type StoredStatus = {
  * `retrying` from a redelivery that lost a race cannot hide that the message completed or is in the DLQ.
  */
 const UPSERT_STATUS = `INSERT INTO ${NOMNOM_SCHEMA}.messages AS m
-  (message_id, entity, status, stream_seq, received_at, processed_at, attempts, error, next_attempt_at, history)
+  (message_id, entity, status, stream_seq, received_at, processed_at, attempts, error, next_attempt_at, history,
+   body_sha256)
 SELECT u.id, u.entity, u.status, u.seq::bigint, u.received_at::timestamptz, now(), u.attempts::integer, u.error,
   u.next_at::timestamptz,
   jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('status', u.status, 'at', now(),
-    'attempts', u.attempts::integer, 'error', u.error)))
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-  AS u(id, entity, status, seq, received_at, attempts, error, next_at)
+    'attempts', u.attempts::integer, 'error', u.error))),
+  u.body_sha256
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+  $9::text[])
+  AS u(id, entity, status, seq, received_at, attempts, error, next_at, body_sha256)
 ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,
   stream_seq = COALESCE(EXCLUDED.stream_seq, m.stream_seq),
   received_at = COALESCE(m.received_at, EXCLUDED.received_at),
   processed_at = EXCLUDED.processed_at, attempts = EXCLUDED.attempts, error = EXCLUDED.error,
-  next_attempt_at = EXCLUDED.next_attempt_at, history = m.history || EXCLUDED.history
+  next_attempt_at = EXCLUDED.next_attempt_at, history = m.history || EXCLUDED.history,
+  body_sha256 = COALESCE(m.body_sha256, EXCLUDED.body_sha256)
 WHERE (EXCLUDED.stream_seq IS NULL OR m.stream_seq IS NULL OR EXCLUDED.stream_seq >= m.stream_seq)
   AND (m.status NOT IN ${sqlList(FINAL_STATUSES)}
     OR EXCLUDED.stream_seq > m.stream_seq
@@ -80,6 +86,7 @@ export async function upsertStatuses(sql: Sql, rows: StatusRow[]): Promise<void>
     unique.map((r) => String(r.attempts)),
     unique.map((r) => r.error ?? null),
     unique.map((r) => r.nextAttemptAt?.toISOString() ?? null),
+    unique.map((r) => r.bodySha256 ?? null),
   ], { prepare: true });
 }
 

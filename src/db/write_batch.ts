@@ -19,6 +19,8 @@ export type BatchItem = {
   seq: number;
   attempts: number;
   receivedAt?: Date;
+  /** Of a message sent with an Idempotency-Key (src/stream/envelope.ts). */
+  bodySha256?: string;
   decoded: DecodedMessage;
 };
 
@@ -108,6 +110,7 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
         seq: i.seq,
         receivedAt: i.receivedAt,
         attempts: i.attempts,
+        bodySha256: i.bodySha256,
       })),
     );
   });

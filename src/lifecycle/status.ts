@@ -8,14 +8,22 @@
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { Sql } from "../db/connect.ts";
 import { readStatuses, type StoredStatus } from "../db/status.ts";
-import { readReceivedAt } from "../stream/envelope.ts";
+import { NOMNOM_SCHEMA } from "../db/statements.ts";
+import { readBodySha256, readReceivedAt } from "../stream/envelope.ts";
 import type { Topology } from "../stream/topology.ts";
 
 /** A message's status as the API reports it. */
 export type StatusView = Omit<StoredStatus, "history"> & { history?: StoredStatus["history"] };
 
 /** Finds statuses (a small interface: the API depends on it, not on NATS or PostgreSQL). */
-export type StatusFinder = { find(ids: string[]): Promise<Map<string, StatusView>> };
+export type StatusFinder = {
+  find(ids: string[]): Promise<Map<string, StatusView>>;
+  /**
+   * The body hash a message sent with an Idempotency-Key was accepted with: from its status row, else from the
+   * ingest stream; undefined when neither has one (unknown, or accepted before hashes were kept).
+   */
+  bodySha256(entity: string, id: string): Promise<string | undefined>;
+};
 
 /** Stream lookups a status request keeps in flight: enough to hide latency, few enough not to flood the server. */
 const LOOKUPS_IN_FLIGHT = 256;
@@ -72,6 +80,23 @@ export function createStatusFinder(sql: Sql, jsm: JetStreamManager, topology: To
       missing = missing.filter((id) => !result.has(id));
       for (const [id, view] of await readStatuses(sql, missing)) result.set(id, view);
       return result;
+    },
+    async bodySha256(entity, id) {
+      const fromRow = async () => {
+        const [row] = await sql.unsafe(
+          `SELECT body_sha256 FROM ${NOMNOM_SCHEMA}.messages WHERE message_id = $1`,
+          [id],
+        );
+        return row ? (row.body_sha256 as string | null) ?? undefined : null;
+      };
+      // Row, then stream, then row again: the worker may commit and ack between the first two looks.
+      const first = await fromRow();
+      if (first !== null) return first;
+      const m = await jsm.streams.getMessage(topology.ingest.name, {
+        last_by_subj: topology.ingestSubject(entity, id),
+      });
+      if (m) return readBodySha256(m.header);
+      return (await fromRow()) ?? undefined;
     },
   };
 }

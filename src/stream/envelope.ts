@@ -8,6 +8,11 @@ import { headers as createHeaders } from "@nats-io/transport-node";
 import type { MsgHdrs } from "@nats-io/transport-node";
 
 export const RECEIVED_AT_HEADER = "Nomnom-Received-At";
+/**
+ * SHA-256 (hex) of the body of a message sent with an Idempotency-Key: a repeat of the key with another body is
+ * refused by comparing with it (the worker keeps it in the status row once the message leaves the stream).
+ */
+export const BODY_SHA256_HEADER = "Nomnom-Body-Sha256";
 
 /** Headers of a dead-letter entry. */
 export const DLQ_HEADERS = {
@@ -21,10 +26,16 @@ export const DLQ_HEADERS = {
 } as const;
 
 /** Headers of an ingest message. */
-export function createEnvelopeHeaders(receivedAt: Date): MsgHdrs {
+export function createEnvelopeHeaders(receivedAt: Date, bodySha256?: string): MsgHdrs {
   const h = createHeaders();
   h.set(RECEIVED_AT_HEADER, receivedAt.toISOString());
+  if (bodySha256) h.set(BODY_SHA256_HEADER, bodySha256);
   return h;
+}
+
+/** The body hash an idempotent message was published with (undefined without an Idempotency-Key). */
+export function readBodySha256(h: MsgHdrs | undefined): string | undefined {
+  return h?.get(BODY_SHA256_HEADER) || undefined;
 }
 
 /** When the message was accepted, read back from its headers (undefined for a message nomnom did not publish). */

@@ -28,13 +28,17 @@ export class PublishTooLargeError extends Error {
 
 export type PublishResult = { seq: number; duplicate: boolean };
 
-/** One message to enqueue. `dedupId` (default: the message id) is JetStream's `Nats-Msg-Id`. */
+/**
+ * One message to enqueue. `dedupId` (default: the message id) is JetStream's `Nats-Msg-Id`; `bodySha256` goes
+ * with a message sent under an Idempotency-Key.
+ */
 export type PublishRequest = {
   entity: string;
   body: Uint8Array;
   messageId: string;
   receivedAt: Date;
   dedupId?: string;
+  bodySha256?: string;
 };
 
 /** What the API needs to enqueue a message (a small interface, so handlers are testable without NATS). */
@@ -51,11 +55,11 @@ export function createPublisher(js: JetStreamClient, topology: Topology, options
   const { timeoutMs, maxPayload } = options;
   const maxMsgSize = topology.ingest.max_msg_size ?? Infinity;
   return {
-    async publish({ entity, body, messageId, receivedAt, dedupId }) {
+    async publish({ entity, body, messageId, receivedAt, dedupId, bodySha256 }) {
       try {
         const ack = await js.publish(topology.ingestSubject(entity, messageId), body, {
           msgID: dedupId ?? messageId,
-          headers: createEnvelopeHeaders(receivedAt),
+          headers: createEnvelopeHeaders(receivedAt, bodySha256),
           timeout: timeoutMs,
           // Fail fast instead of buffering: the caller answers 503 and the client retries.
           retries: 0,

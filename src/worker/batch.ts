@@ -146,6 +146,7 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
         seq: d.item.seq,
         receivedAt: d.item.receivedAt,
         attempts: d.item.attempts,
+        bodySha256: d.item.bodySha256,
         error: reason,
         nextAttemptAt: new Date(Date.now() + delays[i]),
       })));

@@ -10,7 +10,7 @@ import type { Sql } from "../db/connect.ts";
 import { describeError } from "../db/sqlstate.ts";
 import { upsertStatuses } from "../db/status.ts";
 import type { Logger } from "../log.ts";
-import { DLQ_HEADERS, readReceivedAt } from "../stream/envelope.ts";
+import { DLQ_HEADERS, readBodySha256, readReceivedAt } from "../stream/envelope.ts";
 import { messageIdOf } from "../stream/message_id.ts";
 import type { Topology } from "../stream/topology.ts";
 import { retryDelay, type RetrySettings } from "./retry.ts";
@@ -70,6 +70,7 @@ export function createDeadLetterer(deps: DeadLetterDeps) {
         receivedAt,
         attempts: msg.info.deliveryCount,
         error: reason,
+        bodySha256: readBodySha256(msg.headers),
       }]);
     } catch (failure) {
       // Without its status the entry would be invisible (the DLQ is listed from the status table), and if the

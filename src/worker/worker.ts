@@ -12,7 +12,7 @@ import type { Metrics } from "../observability/metrics.ts";
 import { decodeMessage } from "../registry/derive.ts";
 import type { Config } from "../config.ts";
 import { upsertStatuses } from "../db/status.ts";
-import { readReceivedAt } from "../stream/envelope.ts";
+import { readBodySha256, readReceivedAt } from "../stream/envelope.ts";
 import type { Topology } from "../stream/topology.ts";
 import { createBatchProcessor, type WorkerCounters } from "./batch.ts";
 import { createDeadLetterer } from "./dead_letter.ts";
@@ -149,6 +149,7 @@ function decode(deps: WorkerDeps, msg: JsMsg): BatchItem {
     seq: msg.seq,
     attempts: msg.info.deliveryCount,
     receivedAt: readReceivedAt(msg.headers),
+    bodySha256: readBodySha256(msg.headers),
     decoded: decodeMessage(deps.plan.registry, entity, body),
   };
 }
