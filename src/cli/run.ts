@@ -27,15 +27,12 @@ export const runCommand = defineCommand({
       log.error("uncaught exception; exiting", { error });
       process.exit(1);
     });
-    const started = performance.now();
-    const running = await run(config.role, { config, registry, log });
-    if (running.runtime.server) {
-      console.log(createBanner(running.runtime, Math.round(performance.now() - started)));
-    }
     // The first signal starts a graceful shutdown; a second one (an impatient Ctrl-C) exits at once. Nothing
-    // is lost either way: unacked messages are redelivered.
+    // is lost either way: unacked messages are redelivered. Listened for before the roles start: under Deno a
+    // listener added just now does not yet catch a signal sent a moment later (the process dies of it), so one
+    // added after start-up left a window right after the banner; a signal during start-up stops once started.
     let signals = 0;
-    const signal = await new Promise<string>((resolve) => {
+    const stopSignal = new Promise<string>((resolve) => {
       for (const name of ["SIGINT", "SIGTERM"] as const) {
         process.on(name, () => {
           if (++signals > 1) process.exit(130);
@@ -43,6 +40,12 @@ export const runCommand = defineCommand({
         });
       }
     });
+    const started = performance.now();
+    const running = await run(config.role, { config, registry, log });
+    if (running.runtime.server) {
+      console.log(createBanner(running.runtime, Math.round(performance.now() - started)));
+    }
+    const signal = await stopSignal;
     // Readiness turns 503 at once. On SIGTERM (an orchestrator) an API keeps serving for --shutdown-drain-ms, so
     // that a load balancer sees the 503 and sends no more before the listener closes (Kubernetes removes an
     // endpoint asynchronously); SIGINT is a person's Ctrl-C, with no load balancer to wait for. Then the API
