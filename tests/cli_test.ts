@@ -2,74 +2,45 @@
  * The command line as a user runs it: exit codes, `validate`, `topology`, and `dlq` against live services.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
-import { allCompleted, createTestEnv, post, statuses, type TestEnv, TPCH, waitFor } from "./harness.ts";
-
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
-function nomnom(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      ["run", "-A", MAIN, ...args],
-      { env: { ...process.env, ...env } },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
-function envFlags(env: TestEnv): string[] {
-  return [
-    `--namespace=${env.namespace}`,
-    `--entities=${env.config.entitiesDir}`,
-    `--nats-url=${env.config.natsUrl}`,
-    `--database-url=${env.config.databaseUrl}`,
-  ];
-}
+import { runNomnom } from "./child.ts";
+import { createTempDir, createTestEnv, post, TPCH, waitForStatus } from "./harness.ts";
 
 Deno.test("nomnom validate prints entities, tables and subjects, and exits 1 listing every error", async () => {
-  const ok = await nomnom(["validate", `--entities=${TPCH}entities`]);
+  const ok = await runNomnom(["validate", `--entities=${TPCH}entities`]);
   assert.equal(ok.code, 0);
   assert.match(ok.stdout, /OrderLineItem \(derived — one per Order\.line_items\[\]\)/);
   assert.match(ok.stdout, /unique key \(order_key, line_number\)/);
 
-  const dir = await mkdtemp(join(tmpdir(), "nomnom-entities-"));
-  try {
-    await writeFile(
-      join(dir, "a.yaml"),
-      "entity: { name: A, fields: [{ name: x, type: uuidv9 }], persistance: {} }\n",
-    );
-    await writeFile(join(dir, "b.yaml"), "entity: { name: B, source_type: derived }\n");
-    const bad = await nomnom(["validate", `--entities=${dir}`]);
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /entity "A" from ".*a\.yaml": unknown key "persistance"/);
-    assert.match(
-      bad.stderr,
-      /entity "B" from ".*b\.yaml": a derived entity needs "repeated_for" or "parent"/,
-    );
-  } finally {
-    await rm(dir, { recursive: true });
-  }
+  await using entities = await createTempDir("nomnom-entities-");
+  const dir = entities.path;
+  await writeFile(
+    join(dir, "a.yaml"),
+    "entity: { name: A, fields: [{ name: x, type: uuidv9 }], persistance: {} }\n",
+  );
+  await writeFile(join(dir, "b.yaml"), "entity: { name: B, source_type: derived }\n");
+  const bad = await runNomnom(["validate", `--entities=${dir}`]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /entity "A" from ".*a\.yaml": unknown key "persistance"/);
+  assert.match(
+    bad.stderr,
+    /entity "B" from ".*b\.yaml": a derived entity needs "repeated_for" or "parent"/,
+  );
 });
 
 Deno.test("a bad flag or env value is one line naming it, exit code 2", async () => {
-  const flag = await nomnom(["--port=http"]);
+  const flag = await runNomnom(["--port=http"]);
   assert.equal(flag.code, 2);
   assert.equal(flag.stderr.trim().split("\n").length, 1);
   assert.match(flag.stderr, /--port="http"/);
-  const env = await nomnom(["topology"], { NOMNOM_BATCH_SIZE: "ten" });
+  const env = await runNomnom(["topology"], { env: { NOMNOM_BATCH_SIZE: "ten" } });
   assert.equal(env.code, 2);
   assert.match(env.stderr, /NOMNOM_BATCH_SIZE \(env\)/);
 });
 
 Deno.test("nomnom topology prints the streams, subjects and consumer for the namespace", async () => {
-  const r = await nomnom(["topology", "--namespace=shop", `--entities=${TPCH}entities`]);
+  const r = await runNomnom(["topology", "--namespace=shop", `--entities=${TPCH}entities`]);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /stream shop_ingest: subjects shop\.ingest\.>/);
   assert.match(r.stdout, /stream shop_dlq: subjects shop\.dlq\.>/);
@@ -78,57 +49,46 @@ Deno.test("nomnom topology prints the streams, subjects and consumer for the nam
 });
 
 Deno.test("nomnom dlq lists, shows and bulk-replays dead letters", async () => {
-  const env = await createTestEnv();
-  try {
-    const worker = await env.start("worker");
-    await worker.stop();
-    await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE smallint`;
-    const all = await env.start("all");
-    const order = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
-    const ids: string[] = [];
-    for (const key of ["O1", "O2", "O3"]) {
-      ids.push(
-        (await post(`${all.url}/ingest/message/Order`, { ...order, order_key: key, ship_priority: 1e5 })).body
-          .message_id as string,
-      );
-    }
-    await waitFor(
-      "dead letters",
-      async () => [...(await statuses(env.sql, ids)).values()].filter((s) => s === "dlq").length === 3,
+  await using env = await createTestEnv();
+  const worker = await env.start("worker");
+  await worker.stop();
+  await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE smallint`;
+  const all = await env.start("all");
+  const order = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
+  const ids: string[] = [];
+  for (const key of ["O1", "O2", "O3"]) {
+    ids.push(
+      (await post(`${all.url}/ingest/message/Order`, { ...order, order_key: key, ship_priority: 1e5 })).body
+        .message_id as string,
     );
-
-    const list = await nomnom(["dlq", "list", ...envFlags(env), "--entity=Order"]);
-    assert.equal(list.code, 0, list.stderr);
-    for (const id of ids) assert.match(list.stdout, new RegExp(id));
-    const show = await nomnom(["dlq", "show", ids[0], ...envFlags(env)]);
-    assert.equal(JSON.parse(show.stdout).message.order_key, "O1");
-
-    await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE integer`;
-    const nothing = await nomnom(["dlq", "replay", ...envFlags(env)]);
-    assert.equal(nothing.code, 2, "a bulk replay needs a filter or --all");
-    const replay = await nomnom(["dlq", "replay", ...envFlags(env), "--error=22003"]);
-    assert.equal(replay.code, 0, replay.stderr);
-    assert.match(replay.stdout, /matched 3, replayed 3, failed 0/);
-    assert.match(replay.stderr, /replaying: 3\/3/);
-    await allCompleted(env.sql, ids);
-    const again = await nomnom(["dlq", "replay", ids[0], ...envFlags(env)]);
-    assert.equal(again.code, 1);
-    assert.match(again.stdout, /is not in the dead-letter queue: its status is completed/);
-  } finally {
-    await env.close();
   }
+  await waitForStatus(env.sql, ids, "dlq");
+
+  const list = await runNomnom(["dlq", "list", ...env.flags, "--entity=Order"]);
+  assert.equal(list.code, 0, list.stderr);
+  for (const id of ids) assert.match(list.stdout, new RegExp(id));
+  const show = await runNomnom(["dlq", "show", ids[0], ...env.flags]);
+  assert.equal(JSON.parse(show.stdout).message.order_key, "O1");
+
+  await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE integer`;
+  const nothing = await runNomnom(["dlq", "replay", ...env.flags]);
+  assert.equal(nothing.code, 2, "a bulk replay needs a filter or --all");
+  const replay = await runNomnom(["dlq", "replay", ...env.flags, "--error=22003"]);
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.match(replay.stdout, /matched 3, replayed 3, failed 0/);
+  assert.match(replay.stderr, /replaying: 3\/3/);
+  await waitForStatus(env.sql, ids, "completed");
+  const again = await runNomnom(["dlq", "replay", ids[0], ...env.flags]);
+  assert.equal(again.code, 1);
+  assert.match(again.stdout, /is not in the dead-letter queue: its status is completed/);
 });
 
 Deno.test("nomnom dlq refuses an id that is not a message id (a wildcard matched other entries), exit code 2", async () => {
-  const env = await createTestEnv();
-  try {
-    for (const [action, id] of [["drop", ">"], ["show", "*"], ["replay", "O1.>"], ["drop", "not-an-id"]]) {
-      const r = await nomnom(["dlq", action, id, ...envFlags(env)]);
-      assert.equal(r.code, 2, `dlq ${action} ${id}`);
-      assert.match(r.stderr, new RegExp(`"${id.replace(/[.*>]/g, "\\$&")}" is not a message id`));
-    }
-  } finally {
-    await env.close();
+  await using env = await createTestEnv();
+  for (const [action, id] of [["drop", ">"], ["show", "*"], ["replay", "O1.>"], ["drop", "not-an-id"]]) {
+    const r = await runNomnom(["dlq", action, id, ...env.flags]);
+    assert.equal(r.code, 2, `dlq ${action} ${id}`);
+    assert.match(r.stderr, new RegExp(`"${id.replace(/[.*>]/g, "\\$&")}" is not a message id`));
   }
 });
 

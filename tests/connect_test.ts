@@ -8,20 +8,16 @@ import { silentLogger } from "../src/log.ts";
 import { createTestEnv } from "./harness.ts";
 
 Deno.test("a date-time without an offset is stored as UTC even when the database's time zone is not", async () => {
-  const env = await createTestEnv();
+  await using env = await createTestEnv();
+  const [{ db }] = await env.sql`SELECT current_database() AS db`;
+  await env.sql.unsafe(`ALTER DATABASE "${db}" SET timezone = 'America/New_York'`);
+  const sql = await connectDatabase(env.config.databaseUrl!, 1, silentLogger);
   try {
-    const [{ db }] = await env.sql`SELECT current_database() AS db`;
-    await env.sql.unsafe(`ALTER DATABASE "${db}" SET timezone = 'America/New_York'`);
-    const sql = await connectDatabase(env.config.databaseUrl!, 1, silentLogger);
-    try {
-      const [row] = await sql`SELECT current_setting('TimeZone') AS tz,
+    const [row] = await sql`SELECT current_setting('TimeZone') AS tz,
         '2025-01-01T10:00:00'::timestamptz = '2025-01-01T10:00:00Z'::timestamptz AS same`;
-      assert.equal(row.tz, "UTC");
-      assert.equal(row.same, true);
-    } finally {
-      await sql.end();
-    }
+    assert.equal(row.tz, "UTC");
+    assert.equal(row.same, true);
   } finally {
-    await env.close();
+    await sql.end();
   }
 });

@@ -1,20 +1,31 @@
 /**
  * Live-service test harness: every test environment gets its own NATS namespace (streams, subjects, consumer)
- * and its own PostgreSQL database, and removes both when done. Services come from NOMNOM_TEST_NATS_URL and
- * NOMNOM_TEST_PG_URL (default: the local ones on 127.0.0.1).
+ * and its own PostgreSQL database, and removes both — and every role and child process it started — when it is
+ * disposed: `await using env = await createTestEnv()`. Services come from NOMNOM_TEST_NATS_URL and
+ * NOMNOM_TEST_PG_URL (default: the local ones on 127.0.0.1), or from a private server passed in.
+ *
+ * The other moves tests repeat live beside it: tests/child.ts (nomnom and servers as child processes, waiting for
+ * a log line), tests/private_nats.ts and tests/private_postgres.ts (servers a test may break), `waitFor` and
+ * `waitForStatus` here.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import postgres from "postgres";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { run, type Running } from "../src/app.ts";
 import { type Config, loadConfig } from "../src/config.ts";
 import { createLogger, type Logger, silentLogger } from "../src/log.ts";
 import { isPostgresJsClosedSocketRace } from "../src/db/postgres_guard.ts";
-import { STATUS_TABLE } from "../src/db/statements.ts";
 import { loadRegistry } from "../src/registry/load.ts";
 import type { Registry } from "../src/registry/types.ts";
 import { createTopology, type Topology } from "../src/stream/topology.ts";
+import { type Child, type NomnomOptions, startNomnom } from "./child.ts";
+
+export { waitForStatus } from "./wait.ts";
+export { waitFor } from "./wait.ts";
 
 // The same guard main.ts installs: tests cut database connections on purpose (see src/db/postgres_guard.ts).
 globalThis.addEventListener("error", (event) => {
@@ -26,21 +37,46 @@ const PG_URL = process.env.NOMNOM_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:
 
 export const TPCH = new URL("./fixtures/nomnom-tpch/", import.meta.url).pathname;
 
-export type TestEnv = {
+// Stream limits small enough that many environments fit the shared server's max_file_store at once (JetStream
+// reserves max_bytes up front).
+const STREAM_FLAGS = [`--stream-max-bytes=${64 * 1024 * 1024}`, `--dlq-max-bytes=${16 * 1024 * 1024}`];
+
+export type TestEnvOptions = {
+  /** The entities folder (default: the TPC-H fixture). */
+  entities?: string;
+  /** Extra nomnom flags for every role this environment starts. */
+  flags?: string[];
+  /** The logger of in-process roles (default: silent, or debug to stderr with NOMNOM_TEST_LOG=1). */
+  log?: Logger;
+  /** A private NATS (tests/private_nats.ts) instead of the shared one; its streams go with it. */
+  nats?: { url: string };
+  /** A private PostgreSQL (tests/private_postgres.ts) instead of the shared one. */
+  postgres?: { url: string };
+};
+
+export type TestEnv = AsyncDisposable & {
   namespace: string;
   config: Config;
   registry: Registry;
-  /** The topology the roles of this environment use. */
+  /** The topology the roles of this environment use (stream and subject names come from src/stream). */
   topology(): Topology;
   /** A connection to this environment's own database. */
   sql: postgres.Sql;
-  /** Start a role (in this process) with this environment's config; stopped by `close()`. */
+  /** The flags that point a nomnom process at this environment: namespace, entities, NATS, database. */
+  flags: string[];
+  /** Start a role in this process with this environment's config (plus `overrides`). */
   start(role: Config["role"], overrides?: string[]): Promise<Running & { url: string }>;
+  /**
+   * Start a role as a child process on this environment (loopback, ports picked by the OS, JSON logs, no drain
+   * unless `flags` set --shutdown-drain-ms); killed, showing its output, if still running at disposal.
+   */
+  spawn(role: Config["role"], flags?: string[], options?: NomnomOptions): Child;
+  /** A NATS connection to this environment's server, closed when the environment is disposed. */
+  connectNats(): Promise<NatsConnection>;
   /** Make the database refuse nomnom: new connections are refused and open ones are cut (a transient outage). */
   cutDatabase(): Promise<void>;
-  /** End the outage started by `cutDatabase()`. */
+  /** End the outage started by `cutDatabase()` (disposal ends it too). */
   restoreDatabase(): Promise<void>;
-  close(): Promise<void>;
 };
 
 /** A unique, valid namespace: lowercase, starts with a letter, ≤ 32 chars. */
@@ -48,28 +84,30 @@ export function uniqueName(prefix = "t"): string {
   return `${prefix}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Create an isolated environment (namespace + database). `flags` are extra nomnom flags. */
-export async function createTestEnv(
-  options: { entities?: string; flags?: string[]; log?: Logger } = {},
-): Promise<TestEnv> {
+/** Create an isolated environment (namespace + database), disposed with `await using`. */
+export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestEnv> {
   const namespace = uniqueName();
   const database = `nomnom_${namespace}`;
-  const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
+  const adminUrl = options.postgres?.url ?? PG_URL;
+  const natsUrl = options.nats?.url ?? NATS_URL;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE "${database}"`);
-  const url = new URL(PG_URL);
+  const url = new URL(adminUrl);
   url.pathname = `/${database}`;
   const databaseUrl = url.toString();
+  const flags = [
+    `--namespace=${namespace}`,
+    `--entities=${options.entities ?? TPCH + "entities"}`,
+    `--nats-url=${natsUrl}`,
+    `--database-url=${databaseUrl}`,
+  ];
   const configFor = (extra: string[]) =>
     loadConfig([
-      `--namespace=${namespace}`,
-      `--entities=${options.entities ?? TPCH + "entities"}`,
-      `--nats-url=${NATS_URL}`,
-      `--database-url=${databaseUrl}`,
+      ...flags,
       "--host=127.0.0.1",
       "--port=0",
       "--ops-port=0",
-      `--stream-max-bytes=${64 * 1024 * 1024}`,
-      `--dlq-max-bytes=${16 * 1024 * 1024}`,
+      ...STREAM_FLAGS,
       "--batch-linger-ms=2",
       "--retry-base-ms=200",
       "--retry-max-ms=2000",
@@ -80,14 +118,23 @@ export async function createTestEnv(
   const registry = await loadRegistry(config.entitiesDir);
   const sql = postgres(databaseUrl, { max: 2, onnotice: () => {} });
   const running: Running[] = [];
+  const children: Child[] = [];
+  const connections: NatsConnection[] = [];
   const log = options.log ?? (process.env.NOMNOM_TEST_LOG ? createLogger("debug") : silentLogger);
+  const topology = () => createTopology(config, registry);
+  let cut = false;
+  const restoreDatabase = async () => {
+    await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
+    cut = false;
+  };
 
   return {
     namespace,
     config,
     registry,
     sql,
-    topology: () => createTopology(config, registry),
+    flags,
+    topology,
     async start(role, overrides = []) {
       const r = await run(role, {
         config: { ...configFor(overrides), role },
@@ -97,49 +144,62 @@ export async function createTestEnv(
       running.push(r);
       return { ...r, url: `http://127.0.0.1:${r.runtime.server?.port ?? 0}` };
     },
+    spawn(role, extra = [], spawnOptions = {}) {
+      const all = [...(options.flags ?? []), ...extra];
+      // No load balancer sits in front of a test's API: a SIGTERM need not wait the default 5 s drain.
+      const drain = all.some((f) => f.startsWith("--shutdown-drain-ms")) ? [] : ["--shutdown-drain-ms=0"];
+      const child = startNomnom([
+        `--role=${role}`,
+        ...flags,
+        "--host=127.0.0.1",
+        "--port=0",
+        "--ops-port=0",
+        ...STREAM_FLAGS,
+        ...drain,
+        ...all,
+      ], spawnOptions);
+      children.push(child);
+      return child;
+    },
+    async connectNats() {
+      const nc = await connect({ servers: natsUrl });
+      connections.push(nc);
+      return nc;
+    },
     async cutDatabase() {
+      cut = true;
       await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
       await admin.unsafe(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
         [database],
       );
     },
-    async restoreDatabase() {
-      await admin.unsafe(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
-    },
-    async close() {
+    restoreDatabase,
+    async [Symbol.asyncDispose]() {
+      for (const child of children.reverse()) await child[Symbol.asyncDispose]();
       for (const r of running.reverse()) await r.stop();
       await sql.end();
-      const nc = await connect({ servers: NATS_URL });
-      const jsm = await jetstreamManager(nc);
-      for (const stream of createTopology(config, registry).streams) {
-        await jsm.streams.delete(stream.name).catch(() => {});
+      for (const nc of connections) await nc.close();
+      // A private server takes its streams and databases with it when it is disposed (and may be stopped now).
+      if (!options.nats) {
+        const nc = await connect({ servers: natsUrl });
+        const jsm = await jetstreamManager(nc);
+        for (const stream of topology().streams) await jsm.streams.delete(stream.name).catch(() => {});
+        await nc.close();
       }
-      await nc.close();
-      await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      if (!options.postgres) {
+        if (cut) await restoreDatabase();
+        await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+      }
       await admin.end();
     },
   };
 }
 
-/** Poll `check` until it returns a truthy value (or throw after `timeoutMs`, saying what was awaited). */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T> | T,
-  timeoutMs = 15_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value) return value as NonNullable<T>;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+/** A new, empty temporary directory, removed with everything in it on dispose. */
+export async function createTempDir(prefix = "nomnom-test-"): Promise<AsyncDisposable & { path: string }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
 }
 
 /** POST JSON (or raw text) and return status and parsed body. */
@@ -154,19 +214,4 @@ export async function post(
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: response.status, body: await response.json() };
-}
-
-/** Status rows of the given message ids, by id. */
-export async function statuses(sql: postgres.Sql, ids: string[]): Promise<Map<string, string>> {
-  const rows = await sql`SELECT message_id, status FROM ${sql(STATUS_TABLE.schema!)}.${sql(STATUS_TABLE.name)}
-    WHERE message_id = ANY(${ids})`;
-  return new Map(rows.map((r) => [r.message_id as string, r.status as string]));
-}
-
-/** Resolves once every id has status `completed`. */
-export function allCompleted(sql: postgres.Sql, ids: string[]): Promise<unknown> {
-  return waitFor(`${ids.length} message(s) completed`, async () => {
-    const s = await statuses(sql, ids);
-    return ids.every((id) => s.get(id) === "completed");
-  });
 }

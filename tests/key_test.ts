@@ -36,7 +36,7 @@ const PAIRS: [Type, unknown, unknown][] = [
 ];
 
 Deno.test("two key values are one key for the worker exactly when PostgreSQL compares them equal", async () => {
-  const env = await createTestEnv();
+  await using env = await createTestEnv();
   // nomnom's own pool (sessions in UTC), as the worker writes with it.
   const sql = await connectDatabase(env.config.databaseUrl!, 1, silentLogger);
   try {
@@ -58,6 +58,5 @@ Deno.test("two key values are one key for the worker exactly when PostgreSQL com
     }
   } finally {
     await sql.end();
-    await env.close();
   }
 });

@@ -47,7 +47,8 @@ export function findNatsServer(explicit: string | undefined): string {
   }
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on the loopback interface (the OS picks it; free when this resolves). */
+export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
