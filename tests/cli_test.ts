@@ -93,13 +93,13 @@ Deno.test("nomnom dlq refuses an id that is not a message id (a wildcard matched
 });
 
 Deno.test("nomnom --version and nomnom help answer with exit code 0; a mistyped flag is named with the closest one, exit 2", async () => {
-  const version = await nomnom(["--version"]);
+  const version = await runNomnom(["--version"]);
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^nomnom \d+\.\d+\.\d+\n$/);
-  const help = await nomnom(["help"]);
+  const help = await runNomnom(["help"]);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^ {2}dlq list\|show\|replay\|drop \[id\] +the dead-letter queue/m);
-  const typo = await nomnom(["--prot=8081"]);
+  const typo = await runNomnom(["--prot=8081"]);
   assert.equal(typo.code, 2);
   assert.equal(
     typo.stderr,
@@ -109,32 +109,33 @@ Deno.test("nomnom --version and nomnom help answer with exit code 0; a mistyped 
 
 Deno.test("a role of its own, migrate and dlq need real services: exit 2 naming the flag and env variable", async () => {
   const bare = { NATS_URL: "", DATABASE_URL: "", NATS_URL_FILE: "", DATABASE_URL_FILE: "" };
-  const api = await nomnom(["--role=api"], bare);
+  const api = await runNomnom(["--role=api"], { env: bare });
   assert.equal(api.code, 2);
   assert.match(api.stderr, /--role=api needs --nats-url \(NATS_URL\)/);
-  const worker = await nomnom(["--role=worker", "--nats-url=nats://127.0.0.1:1"], bare);
+  const worker = await runNomnom(["--role=worker", "--nats-url=nats://127.0.0.1:1"], { env: bare });
   assert.match(worker.stderr, /--role=worker needs --database-url \(DATABASE_URL\)/);
-  const migrate = await nomnom(["migrate"], bare);
+  const migrate = await runNomnom(["migrate"], { env: bare });
   assert.equal(migrate.code, 2);
   assert.match(migrate.stderr, /nomnom migrate needs --database-url \(DATABASE_URL\)/);
 });
 
 Deno.test("DATABASE_URL_FILE: a secret read from a file; unreadable, doubled or invalid is exit 2 without the contents", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "nomnom-secrets-"));
-  try {
-    const bad = join(dir, "bad-url");
-    await writeFile(bad, "postgres://u:hunter2@[oops/db\n");
-    const invalid = await nomnom(["--role=api", "--nats-url=nats://127.0.0.1:1"], { DATABASE_URL_FILE: bad });
-    assert.equal(invalid.code, 2);
-    assert.match(invalid.stderr, new RegExp(`Invalid DATABASE_URL_FILE="${bad}": must be a URL`));
-    assert.doesNotMatch(invalid.stderr, /hunter2/);
-    const missing = await nomnom(["topology"], { NATS_URL_FILE: join(dir, "absent") });
-    assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /Cannot read NATS_URL_FILE=".*absent" \(ENOENT\)/);
-    const both = await nomnom(["topology"], { DATABASE_URL: "postgres://a/b", DATABASE_URL_FILE: bad });
-    assert.equal(both.code, 2);
-    assert.match(both.stderr, /Set DATABASE_URL or DATABASE_URL_FILE, not both/);
-  } finally {
-    await rm(dir, { recursive: true });
-  }
+  await using secrets = await createTempDir("nomnom-secrets-");
+  const dir = secrets.path;
+  const bad = join(dir, "bad-url");
+  await writeFile(bad, "postgres://u:hunter2@[oops/db\n");
+  const invalid = await runNomnom(["--role=api", "--nats-url=nats://127.0.0.1:1"], {
+    env: { DATABASE_URL_FILE: bad },
+  });
+  assert.equal(invalid.code, 2);
+  assert.match(invalid.stderr, new RegExp(`Invalid DATABASE_URL_FILE="${bad}": must be a URL`));
+  assert.doesNotMatch(invalid.stderr, /hunter2/);
+  const missing = await runNomnom(["topology"], { env: { NATS_URL_FILE: join(dir, "absent") } });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /Cannot read NATS_URL_FILE=".*absent" \(ENOENT\)/);
+  const both = await runNomnom(["topology"], {
+    env: { DATABASE_URL: "postgres://a/b", DATABASE_URL_FILE: bad },
+  });
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /Set DATABASE_URL or DATABASE_URL_FILE, not both/);
 });

@@ -4,16 +4,14 @@
  */
 import { readFile } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { allCompleted, createTestEnv, NATS_URL, post, TPCH, waitFor } from "./harness.ts";
+import { createTestEnv, post, TPCH, waitFor, waitForStatus } from "./harness.ts";
 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
 
 Deno.test("a stopping worker hands back what it pulled but had not started: another worker completes it at once", async () => {
   const batchSize = 5;
   // The ack wait is far longer than the test waits: a message the stopping worker left unacked stays away.
-  const env = await createTestEnv({ flags: [`--batch-size=${batchSize}`, "--ack-wait-ms=120000"] });
-  const nc = await connect({ servers: NATS_URL });
+  await using env = await createTestEnv({ flags: [`--batch-size=${batchSize}`, "--ack-wait-ms=120000"] });
   const locker = await env.sql.reserve();
   try {
     const api = await env.start("api");
@@ -27,7 +25,7 @@ Deno.test("a stopping worker hands back what it pulled but had not started: anot
     };
     const held = Array.from({ length: 2 * batchSize }, (_, i) => `H${i}`);
     const first = await env.start("worker");
-    await allCompleted(env.sql, await postOrders(held));
+    await waitForStatus(env.sql, await postOrders(held), "completed");
     await first.stop();
     // The stopping worker's first two batches (new versions of these orders) wait on these row locks, in the
     // database, as long as the test wants; what it pulled after them has not started.
@@ -35,7 +33,7 @@ Deno.test("a stopping worker hands back what it pulled but had not started: anot
     await locker`SELECT 1 FROM orders WHERE order_key = ANY(${held}) FOR UPDATE`;
     const heldIds = await postOrders(held);
     const freeIds = await postOrders(Array.from({ length: 50 }, (_, i) => `F${i}`));
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(await env.connectNats());
     const { stream, durable_name } = env.topology().consumer;
     const leaving = await env.start("worker");
     await waitFor(
@@ -44,14 +42,12 @@ Deno.test("a stopping worker hands back what it pulled but had not started: anot
     );
     const stopping = leaving.stop();
     await env.start("worker");
-    await allCompleted(env.sql, freeIds);
+    await waitForStatus(env.sql, freeIds, "completed");
     await locker`ROLLBACK`;
     await stopping;
-    await allCompleted(env.sql, heldIds);
+    await waitForStatus(env.sql, heldIds, "completed");
   } finally {
     await locker`ROLLBACK`.catch(() => {});
     locker.release();
-    await nc.close();
-    await env.close();
   }
 });
