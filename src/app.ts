@@ -8,6 +8,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Check } from "./api/app.ts";
 import { createApi } from "./api/app.ts";
+import { createHub, type Hub } from "./dashboard/hub.ts";
+import { createDashboardReader } from "./dashboard/read.ts";
+import { createDashboardRoutes } from "./dashboard/routes.ts";
 import { createOpsRoutes, type OpsDeps } from "./api/ops.ts";
 import { readStats, readStreamFigures } from "./lifecycle/stats.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
@@ -26,6 +29,7 @@ import { createDeadLetters } from "./lifecycle/dead_letters.ts";
 import { createStatusFinder } from "./lifecycle/status.ts";
 import { connectNats, type Nats } from "./stream/connect.ts";
 import { ensureTopology } from "./stream/ensure.ts";
+import { answerPresence } from "./stream/presence.ts";
 import { createPublisher, type Publisher } from "./stream/publish.ts";
 import { createTopology, explainPayloadLimit, type Topology } from "./stream/topology.ts";
 import { ConfigError } from "./errors.ts";
@@ -118,6 +122,19 @@ const MODULES: Record<ModuleName, Module> = {
     deps: ["topology", "database"],
     async start(rt) {
       const { js, jsm } = rt.nats!;
+      const hub: Hub = createHub({
+        read: createDashboardReader({
+          sql: rt.sql!,
+          nc: rt.nats!.nc,
+          jsm,
+          topology: rt.topology,
+          registry: rt.registry,
+          accepted: rt.accepted,
+          process: { role: rt.config.role, version: rt.version, startedAt: rt.startedAt },
+          clients: () => hub.clients().length,
+        }),
+        log: rt.log,
+      });
       const app = createApi({
         registry: rt.registry,
         publisher: instrument(
@@ -134,11 +151,22 @@ const MODULES: Record<ModuleName, Module> = {
         log: rt.log,
         version: rt.version,
         limits: { messageBytes: rt.config.limits.messageBytes, batchBytes: rt.config.limits.batchBytes },
+        dashboard: createDashboardRoutes({
+          hub,
+          registry: rt.registry,
+          sql: rt.sql!,
+          namespace: rt.topology.namespace,
+          version: rt.version,
+        }),
       });
       const server = await serveHttp(app.fetch, rt.config.http.host, rt.config.http.port);
       rt.server = server;
       rt.log.info("api listening", { url: `http://${bracketed(rt.config.http.host)}:${server.port}` });
-      return () => server.close();
+      return async () => {
+        // Open event streams never end by themselves: the server would wait for them until the timeout.
+        hub.close();
+        await server.close();
+      };
     },
   },
   worker: {
@@ -154,13 +182,16 @@ const MODULES: Record<ModuleName, Module> = {
         metrics: rt.metrics,
       });
       rt.worker = worker;
-      if (rt.config.role !== "worker") return () => worker.stop();
+      // Answered for the dashboard of any API replica (workers connected).
+      const presence = answerPresence(rt.nats!.nc, rt.topology, rt.version);
+      if (rt.config.role !== "worker") return () => (presence.stop(), worker.stop());
       // A worker alone still answers probes and scrapes, on its own port.
       const ops = createOpsRoutes(opsDeps(rt));
       const server = await serveHttp(ops.fetch, rt.config.http.host, rt.config.opsPort);
       rt.opsServer = server;
       rt.log.info("worker ops listening", { url: `http://${bracketed(rt.config.http.host)}:${server.port}` });
       return async () => {
+        presence.stop();
         await worker.stop();
         await server.close();
       };

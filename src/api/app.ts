@@ -33,6 +33,8 @@ export type ApiDeps = {
   log: Logger;
   version: string;
   limits: { messageBytes: number; batchBytes: number };
+  /** The dashboard's routes (src/dashboard/routes.ts), mounted at /dashboard. */
+  dashboard?: Hono;
 };
 
 const JSON_TYPES = /^application\/(json|[\w.+-]+\+json)$/;
@@ -118,6 +120,7 @@ export function createApi(deps: ApiDeps): Hono {
     }),
   );
   app.route("/dlq", createDlqRoutes(deps.deadLetters));
+  if (deps.dashboard) app.route("/dashboard", deps.dashboard);
   app.route("/", createOpsRoutes(deps.ops));
   app.route("/", createDocsRoutes(createOpenApiDocument(deps.registry, deps.version)));
   return app as unknown as Hono;

@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
+import { DASHBOARD_OPENAPI_PATHS } from "../dashboard/routes.ts";
 import type { Registry } from "../registry/types.ts";
 
 type Json = Record<string, unknown>;
@@ -410,6 +411,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
       "/docs/assets/init.js": {
         get: { summary: "Swagger UI asset", operationId: "docsInit", responses: plain("JavaScript") },
       },
+      ...DASHBOARD_OPENAPI_PATHS,
     },
     components: { schemas },
   };

@@ -5,6 +5,9 @@ import { createMetrics } from "../observability/metrics.ts";
 import { loadRegistry } from "../registry/load.ts";
 import type { DeadLetters } from "../lifecycle/dead_letters.ts";
 import { createApi } from "./app.ts";
+import { createDashboardRoutes } from "../dashboard/routes.ts";
+import { createHub } from "../dashboard/hub.ts";
+import type { Sql } from "../db/connect.ts";
 
 type Json = Record<string, unknown>;
 
@@ -24,6 +27,13 @@ function api() {
     log: silentLogger,
     version: "1.2.3",
     limits: { messageBytes: 1 << 20, batchBytes: 1 << 20 },
+    dashboard: createDashboardRoutes({
+      hub: createHub({ read: () => Promise.resolve({}), log: silentLogger }),
+      registry,
+      sql: {} as Sql,
+      namespace: "test",
+      version: "1.2.3",
+    }),
   });
 }
 

@@ -54,6 +54,8 @@ export type Topology = {
   dlqSubject(entity: string, messageId: string): string;
   /** Entity and message id of a subject produced by `ingestSubject` or `dlqSubject`. */
   parseSubject(subject: string): { entity: string; messageId: string };
+  /** Core NATS subject every worker answers, so that any API replica can count the workers (no stream). */
+  presenceSubject: string;
 };
 
 /** Room for the subject and headers of a message (a dead letter's error headers included) next to its body. */
@@ -142,6 +144,8 @@ export function createTopology(
     })),
     ingestSubject,
     dlqSubject,
+    // Outside both stream roots: a ping is never stored.
+    presenceSubject: `${ns}.presence.workers`,
     parseSubject: (subject) => {
       const tokens = subject.split(".");
       return { entity: tokens[2] ?? "", messageId: tokens[3] ?? "" };
