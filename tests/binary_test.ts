@@ -47,6 +47,19 @@ Deno.test("the compiled binary runs the demo alone in an empty directory, and ap
       200,
       "Swagger UI is inside",
     );
+    // The dashboard is inside too, the committed bundle byte for byte, and its banner line points at it.
+    const dashboard = demo.stdout().match(/dashboard +(http:\S+)/)?.[1];
+    assert.equal(dashboard, `${api}/dashboard`);
+    assert.match(await (await fetch(dashboard!)).text(), /dashboard\.js/);
+    assert.equal(
+      await (await fetch(`${api}/dashboard/assets/dashboard.js`)).text(),
+      await readFile(join(ROOT, "src/dashboard/assets/dashboard.bundle.js"), "utf8"),
+    );
+    const events = await fetch(`${api}/dashboard/events`);
+    assert.match(events.headers.get("content-type") ?? "", /text\/event-stream/);
+    const feed = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await feed.read()).value ?? "", /retry: 1000/);
+    await feed.cancel();
     await demo.stop();
     assert.ok((await readdir(join(dir, ".nomnom"))).includes("pg"), "data in the data dir");
     const orphans = await runChild("pgrep", ["-f", `nats-serve[r] .*${dir}/.nomnom/nats`]);

@@ -13,6 +13,7 @@ export function createBanner(rt: Runtime, readyMs: number): string {
     `nomnom ${rt.version} is ready (role ${rt.config.role}, ${readyMs} ms from start)`,
     `  API        ${base}`,
     `  API docs   ${base}/docs`,
+    `  dashboard  ${base}/dashboard`,
     `  stats      ${base}/stats   metrics ${base}/metrics`,
   ];
   const embedded = [
