@@ -5,9 +5,8 @@
  * exactly as the database holds them (a JSON number in a browser would round them), and SQL NULL stays null.
  */
 import type { Sql } from "../db/connect.ts";
-import { DERIVED_META_COLUMNS, META_COLUMNS } from "../db/statements.ts";
 import { canonicalKeyValue } from "../registry/key.ts";
-import { sqlIdent } from "../registry/names.ts";
+import { DERIVED_META_COLUMNS, META_COLUMNS, sqlIdent } from "../registry/names.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 
 /** One page of rows: column names, then each row's values as PostgreSQL's text (null for NULL). */
