@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { chromium, type Page } from "playwright-core";
-import { allCompleted, createTestEnv, post, statuses, waitFor } from "./harness.ts";
+import { createTestEnv, post, waitForStatus } from "./harness.ts";
 
 const ENTITIES = new URL("../entities", import.meta.url).pathname;
 /** Debian's chromium: this machine cannot download Playwright's own browser build. */
@@ -64,7 +64,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const env = await createTestEnv({ entities: ENTITIES });
+    await using env = await createTestEnv({ entities: ENTITIES });
     const browser = await chromium.launch(CHROMIUM);
     const problems: string[] = [];
     let page: Page | undefined;
@@ -86,7 +86,7 @@ Deno.test({
         assert.equal(r.status, 202);
         ids.push(r.body.message_id as string);
       }
-      await allCompleted(env.sql, ids);
+      await waitForStatus(env.sql, ids, "completed");
       await waitText(page, '[data-entity="Order"] [data-count="completed"] .v', "3");
       await waitText(page, '[data-entity="Order"] [data-table="order_line_items"] b', "6");
       await page.click('[data-tab="data"]');
@@ -112,10 +112,7 @@ Deno.test({
       await env.sql`ALTER TABLE orders ADD CONSTRAINT dashboard_test_total CHECK (total < 1000)`;
       const bad = await post(`${api.url}/ingest/message/Order`, order("SO-BIG", "5000.00"));
       const badId = bad.body.message_id as string;
-      await waitFor(
-        "the order dead-lettered",
-        async () => (await statuses(env.sql, [badId])).get(badId) === "dlq",
-      );
+      await waitForStatus(env.sql, badId, "dlq");
       await page.click('[data-tab="dlq"]');
       await page.waitForSelector(`[data-testid=dlq-row][data-id="${badId}"]`);
       assert.match(
@@ -129,7 +126,7 @@ Deno.test({
       await env.sql`ALTER TABLE orders DROP CONSTRAINT dashboard_test_total`;
       await page.click("[data-testid=dlq-replay]");
       await page.waitForSelector("[data-testid=dlq-notice].ok");
-      await allCompleted(env.sql, [badId]);
+      await waitForStatus(env.sql, [badId], "completed");
       await waitText(page, '[data-entity="Order"] [data-count="completed"] .v', "4");
       await waitText(page, "[data-testid=dlq-depth] .v", "0");
       await page.click('[data-tab="messages"]');
@@ -150,7 +147,7 @@ Deno.test({
       api = await env.start("api", [`--port=${port}`]);
       await page.waitForSelector('[data-testid=conn][data-state="live"]', { timeout: 20_000 });
       const after = await post(`${api.url}/ingest/message/Order`, order("SO-AFTER"));
-      await allCompleted(env.sql, [after.body.message_id as string]);
+      await waitForStatus(env.sql, [after.body.message_id as string], "completed");
       await waitText(page, '[data-entity="Order"] [data-count="completed"] .v', "5");
       await page.click('[data-tab="data"]');
       await page.waitForFunction(() =>
@@ -171,7 +168,6 @@ Deno.test({
       });
     } finally {
       await browser.close();
-      await env.close();
     }
   },
 });
