@@ -72,15 +72,75 @@ export const PG_TYPES: Record<FieldType, string> = {
   list_string: "jsonb",
 };
 
-const INT32 = 2 ** 31;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/**
+ * What each column type can hold (PostgreSQL manual, "Numeric Types", "Date/Time Types", "Character Types",
+ * "JSON Types"). A value outside is refused at the edge with a 422 naming the field: accepted, it could only
+ * fail in the worker's transaction (SQLSTATE 22003, 22008, 22021, 22P05) and end in the dead-letter queue.
+ */
+export const COLUMN_LIMITS = {
+  /** integer: 32-bit. */
+  integer: { min: -(2 ** 31), max: 2 ** 31 - 1 },
+  /** bigint: 64-bit. */
+  bigint: { min: -(2n ** 63n), max: 2n ** 63n - 1n },
+  /** numeric: digits before and after the decimal point; an exponent of ±(INT_MAX / 2) or beyond overflows. */
+  numeric: { integerDigits: 131_072, fractionDigits: 16_383, exponent: 2 ** 30 - 2 },
+  /**
+   * date and timestamptz: years 4713 BC to 5874897 / 294276 AD, but there is no year 0, and ISO 8601 as
+   * accepted here has four-digit years: 0001 to 9999. A time zone displacement up to ±15:59.
+   */
+  datetime: { firstYear: 1, maxOffsetMinutes: 15 * 60 + 59 },
+} as const;
 
-/** A real calendar day (2025-02-30 is not; PostgreSQL would reject it at write time). */
+const DATE = /^(\d{4})-\d{2}-\d{2}$/;
+
+/** A real calendar day PostgreSQL can store (2025-02-30 is not, nor any day of year 0000). */
 const validDate = (s: string) => {
-  if (!DATE.test(s)) return false;
+  const m = DATE.exec(s);
+  if (!m || Number(m[1]) < COLUMN_LIMITS.datetime.firstYear) return false;
   const d = new Date(s + "T00:00:00Z");
   return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
 };
+
+/** A date-time (already ISO 8601 by zod) in a year from 0001 and with an offset PostgreSQL takes. */
+const storableDatetime = (s: string) => {
+  if (Number(s.slice(0, 4)) < COLUMN_LIMITS.datetime.firstYear) return false;
+  const offset = /([+-])(\d{2}):(\d{2})$/.exec(s);
+  return !offset || Number(offset[2]) * 60 + Number(offset[3]) <= COLUMN_LIMITS.datetime.maxOffsetMinutes;
+};
+
+/** A numeric string PostgreSQL's numeric can hold (syntax already checked): digits each side, exponent. */
+const storableNumeric = (s: string) => {
+  const m = /^-?(\d+)(?:\.(\d+))?(?:[eE]([-+]?\d+))?$/.exec(s);
+  if (!m) return true; // not a numeric string: the pattern check says so
+  const [, int, frac = "", exp = "0"] = m;
+  if (Math.abs(Number(exp)) > COLUMN_LIMITS.numeric.exponent) return false;
+  const e = Number(exp);
+  if (frac.length - e > COLUMN_LIMITS.numeric.fractionDigits) return false;
+  const digits = int + frac;
+  const first = digits.search(/[1-9]/);
+  // Zero has no digits before the point however large its exponent.
+  return first === -1 || int.length + e - first <= COLUMN_LIMITS.numeric.integerDigits;
+};
+
+/** A string PostgreSQL text (UTF-8) stores unchanged: no NUL, no lone surrogate (it would become U+FFFD). */
+const storableText = (s: string) => !s.includes("\u0000") && s.isWellFormed();
+
+/**
+ * A JSON value jsonb stores unchanged: every string and key storable text (jsonb refuses \u0000, 22P05, and a
+ * lone surrogate), every number finite (JSON.parse makes 1e400 Infinity, which JSON.stringify writes as null).
+ */
+function storableJson(v: unknown): boolean {
+  if (typeof v === "string") return storableText(v);
+  if (typeof v === "number") return Number.isFinite(v);
+  if (typeof v !== "object" || v === null) return true;
+  if (Array.isArray(v)) return v.every(storableJson);
+  for (const key in v) {
+    if (!storableText(key) || !storableJson((v as Record<string, unknown>)[key])) return false;
+  }
+  return true;
+}
+const JSON_STORABLE =
+  "must hold no NUL character, lone surrogate or number out of range (jsonb cannot store them)";
 
 /** Error messages a client can act on: "is required" for a missing field, "must be ..." otherwise. */
 const expect = (what: string) => ({
@@ -96,31 +156,47 @@ function plainObject() {
 
 const BASE_SCHEMAS: Record<FieldType, z.ZodType> = {
   string: z.string(expect("a string")).refine(
-    (v) => !v.includes("\u0000"),
-    "must not contain NUL characters",
+    storableText,
+    "must not contain NUL characters or lone surrogates (PostgreSQL text cannot store them)",
   ),
   integer: z.number(expect("an integer")).int("must be an integer")
-    .min(-INT32, "is too small for a 32-bit Integer").max(INT32 - 1, "is too large for a 32-bit Integer"),
+    .min(COLUMN_LIMITS.integer.min, "is too small for a 32-bit Integer")
+    .max(COLUMN_LIMITS.integer.max, "is too large for a 32-bit Integer"),
   bigint: z.union([
     z.number().int().refine(Number.isSafeInteger, "must be a safe integer; send larger values as a string"),
-    z.string().regex(/^-?\d{1,18}$/, "must be an integer or a string of digits"),
+    z.string().regex(/^-?\d{1,19}$/, "must be an integer or a string of digits").refine(
+      // zod runs this even when the pattern failed: only digits reach BigInt().
+      (v) =>
+        !/^-?\d+$/.test(v) ||
+        (BigInt(v) >= COLUMN_LIMITS.bigint.min && BigInt(v) <= COLUMN_LIMITS.bigint.max),
+      "is out of range for a 64-bit bigint",
+    ),
   ], expect("an integer or a string of digits")),
-  float: z.number(expect("a number")),
+  // JSON.parse turns 1e400 into Infinity, which z.number() refuses: double precision holds every finite number.
+  float: z.number(expect("a finite number")),
+  // A JavaScript number always fits numeric; a string may not.
   decimal: z.union([
     z.number(),
-    z.string().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/, "must be a number or a numeric string"),
+    z.string().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/, "must be a number or a numeric string").refine(
+      storableNumeric,
+      `is out of range for numeric (at most ${COLUMN_LIMITS.numeric.integerDigits} digits before the ` +
+        `decimal point and ${COLUMN_LIMITS.numeric.fractionDigits} after)`,
+    ),
   ], expect("a number or a numeric string")),
   boolean: z.boolean(expect("true or false")),
-  date: z.string(expect("a date YYYY-MM-DD")).refine(validDate, "must be a date YYYY-MM-DD"),
-  datetime: z.iso.datetime({ offset: true, local: true, ...expect("an ISO 8601 date-time") }),
+  date: z.string(expect("a date YYYY-MM-DD")).refine(validDate, "must be a date YYYY-MM-DD from year 0001"),
+  datetime: z.iso.datetime({ offset: true, local: true, ...expect("an ISO 8601 date-time") }).refine(
+    storableDatetime,
+    "must be a date-time from year 0001, with a UTC offset of at most ±15:59",
+  ),
   // Messages come from JSON.parse, so nested values are JSON by construction: checking them again (z.json(), a
   // recursive union) cost more than everything else in a message's validation.
-  json: z.unknown().refine((v) => v !== undefined, "is required"),
+  json: z.unknown().refine((v) => v !== undefined, "is required").refine(storableJson, JSON_STORABLE),
   // A plain-object check, not z.record(): a record runs a schema on every key and value (8 µs for an order's
   // line items), and the derived entity that reads the elements validates their fields anyway.
-  object: plainObject(),
-  list_object: z.array(plainObject(), expect("a list of objects")),
-  list_string: z.array(z.string(), expect("a list of strings")),
+  object: plainObject().refine(storableJson, JSON_STORABLE),
+  list_object: z.array(plainObject(), expect("a list of objects")).refine(storableJson, JSON_STORABLE),
+  list_string: z.array(z.string(), expect("a list of strings")).refine(storableJson, JSON_STORABLE),
 };
 
 const NULLISH_SCHEMAS = Object.fromEntries(
