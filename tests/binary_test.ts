@@ -8,23 +8,14 @@ import { join } from "node:path";
 import { loadRegistry } from "../src/registry/load.ts";
 import { createSampleMessage } from "../src/registry/sample.ts";
 import { apiUrl, ROOT, runChild, startNomnom } from "./child.ts";
+import { buildBunBinary } from "./bun_build.ts";
 import { createTempDir, createTestEnv, post, TPCH, waitForStatus } from "./harness.ts";
-
-const BUN = join(ROOT, "node_modules/.bin/bun");
 
 Deno.test("the compiled binary runs the demo alone in an empty directory, and api + worker against live services", async () => {
   await using temp = await createTempDir("nomnom-binary-");
   const dir = temp.path;
   await using env = await createTestEnv();
-  const build = await runChild(BUN, [
-    "build",
-    "--compile",
-    "--minify",
-    "build/bun_main.ts",
-    "--outfile",
-    join(dir, "nomnom-build"),
-  ]);
-  assert.equal(build.code, 0, build.stderr);
+  await buildBunBinary(join(dir, "nomnom-build"));
   await copyFile(join(dir, "nomnom-build"), join(dir, "nomnom"));
   await rm(join(dir, "nomnom-build"));
   const binary = join(dir, "nomnom");

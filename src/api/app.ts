@@ -15,10 +15,11 @@ import type { Metrics } from "../observability/metrics.ts";
 import type { Registry } from "../registry/types.ts";
 import type { Publisher } from "../stream/publish.ts";
 import { createDlqRoutes } from "./dlq.ts";
-import { bodyReadError, errorResponse, HttpError } from "./http_error.ts";
+import { answerFor, bodyReadError, errorResponse, HttpError } from "./http_error.ts";
 import { createIngestRoutes } from "./ingest.ts";
 import { createDocsRoutes, createOpenApiDocument } from "./openapi.ts";
 import { createOpsRoutes, type OpsDeps } from "./ops.ts";
+import { createOutageLog } from "./outage_log.ts";
 import { createStatusRoutes } from "./status.ts";
 
 export type { Check } from "./ops.ts";
@@ -56,9 +57,13 @@ export function createApi(deps: ApiDeps): Hono {
     metrics.httpRequests.inc({ ...labels, status: String(c.res.status) });
     metrics.httpSeconds.observe(labels, (performance.now() - started) / 1000);
   });
+  const outages = createOutageLog(log);
   app.onError((error, c) => {
     const response = errorResponse(error, c);
-    if (response.status >= 500) {
+    // A 503 is a dependency away: logged once per outage, not once per request.
+    const away = answerFor(error).unavailable;
+    if (away) outages.refused(away, error);
+    else if (response.status >= 500) {
       log.error("request failed", {
         request_id: c.get("requestId"),
         path: c.req.path,

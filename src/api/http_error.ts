@@ -23,14 +23,24 @@ const DATABASE_RETRY_AFTER_SECONDS = 2;
 /** Seconds a client is asked to wait when NATS does not answer (the connection reconnects every 500 ms). */
 const NATS_RETRY_AFTER_SECONDS = 1;
 
-/** How the API answers a failure: the status, the `{error, details}` body, and Retry-After for a 503. */
-export type Answer = { status: ContentfulStatusCode; error: string; details: unknown; retryAfter?: number };
+/**
+ * How the API answers a failure: the status, the `{error, details}` body, and for a 503 Retry-After and the
+ * dependency that is away.
+ */
+export type Answer = {
+  status: ContentfulStatusCode;
+  error: string;
+  details: unknown;
+  retryAfter?: number;
+  unavailable?: "NATS" | "PostgreSQL";
+};
 
-const unavailable = (details: string, retryAfter: number): Answer => ({
+const unavailable = (dependency: "NATS" | "PostgreSQL", details: string, retryAfter: number): Answer => ({
   status: 503,
   error: "service unavailable",
   details,
   retryAfter,
+  unavailable: dependency,
 });
 
 /**
@@ -51,15 +61,18 @@ export function answerFor(error: Error): Answer {
     return { status: 400, error: error.message, details: { parameter: error.parameter } };
   }
   if (error instanceof DlqConflictError) return { status: 409, error: error.message, details: null };
-  if (error instanceof PublishUnavailableError) return unavailable(error.message, error.retryAfterSeconds);
+  if (error instanceof PublishUnavailableError) {
+    return unavailable("NATS", error.message, error.retryAfterSeconds);
+  }
   if (classifyDatabaseError(error) === "unavailable") {
     return unavailable(
+      "PostgreSQL",
       `PostgreSQL cannot be reached (${sqlCode(error)}); retry later`,
       DATABASE_RETRY_AFTER_SECONDS,
     );
   }
   if (isNatsUnavailable(error)) {
-    return unavailable(`NATS cannot be reached: ${error.message}`, NATS_RETRY_AFTER_SECONDS);
+    return unavailable("NATS", `NATS cannot be reached: ${error.message}`, NATS_RETRY_AFTER_SECONDS);
   }
   // Hono's own HTTPException (a body-limit or a parser refusing the request).
   if ((error as { status?: number }).status === 413) {

@@ -148,10 +148,13 @@ Deno.test("POST /ingest/message finds the entity in ?entity=, X-Entity-Type, ent
 });
 
 Deno.test("a publish that is not acked answers 503 with Retry-After, never 202", async () => {
-  const { request } = api(new PublishUnavailableError("the ingest stream is full; retry later", 5));
+  const { request, logs } = api(new PublishUnavailableError("the ingest stream is full; retry later", 5));
   const r = await request("/ingest/message/Order", order);
   assert.equal(r.status, 503);
   assert.equal(r.headers.get("retry-after"), "5");
+  for (let i = 0; i < 20; i++) await request("/ingest/message/Order", order);
+  assert.equal(logs.length, 1, "one line for the outage, not one per request");
+  assert.match(logs[0], /"level":"warn".*"msg":"NATS unavailable: answering 503/);
 });
 
 Deno.test("a body over the limit is 413", async () => {
