@@ -70,7 +70,7 @@ const CASES: [FieldType, unknown][] = [
 ];
 
 Deno.test("a value passes validation exactly when PostgreSQL stores it unchanged in the field's column type", async () => {
-  const env = await createTestEnv();
+  await using env = await createTestEnv();
   const sql = await connectDatabase(env.config.databaseUrl!, 1, silentLogger);
   try {
     for (const [type, value] of CASES) {
@@ -102,7 +102,6 @@ Deno.test("a value passes validation exactly when PostgreSQL stores it unchanged
     }
   } finally {
     await sql.end();
-    await env.close();
   }
 });
 
