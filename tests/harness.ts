@@ -202,16 +202,36 @@ export async function createTempDir(prefix = "nomnom-test-"): Promise<AsyncDispo
   return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
 }
 
+/** An HTTP answer as tests read it: the body as text, and parsed when it is JSON. */
+// deno-lint-ignore no-explicit-any
+export type Answer = { status: number; headers: Headers; text: string; body: any };
+
+/** Send a request (a body, when given, as JSON unless `init` says otherwise) and read the whole answer. */
+export async function request(url: string, init: RequestInit = {}): Promise<Answer> {
+  const headers = new Headers(init.headers);
+  if (init.body !== undefined && !headers.has("content-type")) {
+    headers.set("content-type", "application/json");
+  }
+  const response = await fetch(url, { ...init, headers });
+  const text = await response.text();
+  const json = /json/.test(response.headers.get("content-type") ?? "");
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    body: json ? JSON.parse(text) : undefined,
+  };
+}
+
 /** POST JSON (or raw text) and return status and parsed body. */
 export async function post(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url, {
+  return await request(url, {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
+    headers,
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
-  return { status: response.status, body: await response.json() };
 }

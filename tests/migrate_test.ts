@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { migrate } from "../src/db/migrate.ts";
-import { createEntityStatements } from "../src/db/statements.ts";
+import { createEntityStatements, STATUS_TABLE } from "../src/db/statements.ts";
 import { silentLogger } from "../src/log.ts";
 import { loadRegistry } from "../src/registry/load.ts";
 import { createTestEnv, TPCH } from "./harness.ts";
@@ -61,7 +61,10 @@ Deno.test("migrate() on an up-to-date schema takes no table lock, so it never wa
   await migrate(env.sql, registry, silentLogger);
   // A worker mid-transaction: ROW EXCLUSIVE on every table it writes, held until it commits.
   const writer = await env.sql.reserve();
-  const tables = [...registry.stored.map((e) => `"${e.storage!.table}"`), "nomnom.messages"];
+  const tables = [
+    ...registry.stored.map((e) => `"${e.storage!.table}"`),
+    `${STATUS_TABLE.schema}.${STATUS_TABLE.name}`,
+  ];
   await writer.unsafe("BEGIN");
   await writer.unsafe(`LOCK TABLE ${tables.join(", ")} IN ROW EXCLUSIVE MODE`);
   try {

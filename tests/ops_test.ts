@@ -6,39 +6,33 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { createTestEnv, post, TPCH, waitFor, waitForStatus } from "./harness.ts";
+import { createTestEnv, post, request, TPCH, waitFor, waitForStatus } from "./harness.ts";
 import { startPrivateNats } from "./private_nats.ts";
 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
-
-async function get(url: string) {
-  const response = await fetch(url);
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, text, json: () => JSON.parse(text) };
-}
 
 Deno.test("/ready turns 503 naming NATS when it goes away and 200 when it is back; ingest answers 503 meanwhile", async () => {
   await using nats = await startPrivateNats();
   await using env = await createTestEnv({ nats, flags: ["--publish-timeout-ms=500"] });
   const all = await env.start("all");
-  assert.equal((await get(`${all.url}/ready`)).status, 200);
+  assert.equal((await request(`${all.url}/ready`)).status, 200);
   await nats.pause();
   const notReady = await waitFor("503 from /ready", async () => {
-    const r = await get(`${all.url}/ready`);
-    return r.status === 503 ? r.json() : undefined;
+    const r = await request(`${all.url}/ready`);
+    return r.status === 503 ? r.body : undefined;
   });
   assert.ok(notReady.checks.some((c: { name: string; ok: boolean }) => c.name === "nats" && !c.ok));
   // /stats degrades instead of failing, and /metrics stops reporting stream figures it cannot read.
-  const stats = await get(`${all.url}/stats`);
+  const stats = await request(`${all.url}/stats`);
   assert.equal(stats.status, 200);
-  assert.ok(stats.json().errors.nats, "errors names NATS");
-  assert.equal(stats.json().stream.messages, null);
+  assert.ok(stats.body.errors.nats, "errors names NATS");
+  assert.equal(stats.body.stream.messages, null);
   assert.equal(
-    typeof stats.json().entities.Order.completed,
+    typeof stats.body.entities.Order.completed,
     "number",
     "PostgreSQL's figures are still there",
   );
-  const metrics = await get(`${all.url}/metrics`);
+  const metrics = await request(`${all.url}/metrics`);
   assert.equal(metrics.status, 200);
   assert.doesNotMatch(metrics.text, /^nomnom_consumer_lag_messages\{/m, "no stale lag while NATS is away");
   const started = Date.now();
@@ -47,7 +41,7 @@ Deno.test("/ready turns 503 naming NATS when it goes away and 200 when it is bac
   assert.ok(Date.now() - started < 3000, "never hangs past the publish timeout");
 
   await nats.resume();
-  await waitFor("200 from /ready", async () => (await get(`${all.url}/ready`)).status === 200, 20_000);
+  await waitFor("200 from /ready", async () => (await request(`${all.url}/ready`)).status === 200, 20_000);
   const accepted = await post(`${all.url}/ingest/message/Order`, exampleOrder);
   assert.equal(accepted.status, 202);
   await waitForStatus(env.sql, accepted.body.message_id as string, "completed");
@@ -72,7 +66,7 @@ Deno.test("a full stream is refused with 503 and Retry-After, and nothing is rep
   assert.equal(single.status, 503);
   assert.ok(Number(single.headers.get("retry-after")) > 0);
   assert.match((await single.json()).details, /full/);
-  const stats = (await get(`${api.url}/stats`)).json();
+  const stats = (await request(`${api.url}/stats`)).body;
   assert.equal(stats.stream.messages, acceptedIds.length, "every 202 is in the stream, nothing else");
 });
 
@@ -87,7 +81,7 @@ Deno.test("/stats and /metrics report real figures, and /metrics passes promtool
     );
   }
   await waitForStatus(env.sql, ids, "completed");
-  const stats = (await get(`${all.url}/stats`)).json();
+  const stats = (await request(`${all.url}/stats`)).body;
   assert.equal(stats.entities.Order.completed, 3);
   assert.equal(stats.entities.Order.accepted_by_this_process, 3);
   assert.equal(stats.entities.Order.per_minute.completed, 3);
@@ -98,7 +92,7 @@ Deno.test("/stats and /metrics report real figures, and /metrics passes promtool
   assert.ok(stats.version);
   assert.ok(stats.uptime_seconds >= 0);
 
-  const metrics = await get(`${all.url}/metrics`);
+  const metrics = await request(`${all.url}/metrics`);
   assert.equal(metrics.status, 200);
   assert.match(
     metrics.text,
@@ -111,7 +105,9 @@ Deno.test("/stats and /metrics report real figures, and /metrics passes promtool
   );
   assert.match(
     metrics.text,
-    new RegExp(`nomnom_consumer_lag_messages\\{consumer="${env.namespace}_worker",role="all"\\} 0`),
+    new RegExp(
+      `nomnom_consumer_lag_messages\\{consumer="${env.topology().consumer.durable_name}",role="all"\\} 0`,
+    ),
   );
   assert.match(metrics.text, /nomnom_transaction_duration_seconds_count/);
   const check = await new Promise<{ code: number; out: string }>((resolve) => {
@@ -132,10 +128,10 @@ Deno.test("the worker role serves /health, /ready and /metrics on its own port",
   const port = worker.runtime.opsServer!.port;
   assert.ok(port > 0);
   const base = `http://127.0.0.1:${port}`;
-  assert.equal((await get(`${base}/health`)).status, 200);
-  const ready = await get(`${base}/ready`);
+  assert.equal((await request(`${base}/health`)).status, 200);
+  const ready = await request(`${base}/ready`);
   assert.equal(ready.status, 200);
-  assert.deepEqual(ready.json().checks.map((c: { name: string }) => c.name), [
+  assert.deepEqual(ready.body.checks.map((c: { name: string }) => c.name), [
     "running",
     "nats",
     "topology",
@@ -143,24 +139,24 @@ Deno.test("the worker role serves /health, /ready and /metrics on its own port",
     "migrations",
   ]);
   assert.match(
-    (await get(`${base}/metrics`)).text,
+    (await request(`${base}/metrics`)).text,
     /nomnom_consumer_lag_messages\{consumer="\w+",role="worker"\}/,
   );
-  assert.equal((await get(`${base}/ingest/status/x`)).status, 404, "the worker serves no API");
+  assert.equal((await request(`${base}/ingest/status/x`)).status, 404, "the worker serves no API");
 });
 
 Deno.test("/ready names a missing dead-letter stream or worker consumer", async () => {
   await using env = await createTestEnv();
   const nc = await env.connectNats();
   const api = await env.start("api");
-  assert.equal((await get(`${api.url}/ready`)).status, 200);
+  assert.equal((await request(`${api.url}/ready`)).status, 200);
   const jsm = await jetstreamManager(nc);
   const topology = env.topology();
   await jsm.consumers.delete(topology.consumer.stream, topology.consumer.durable_name!);
   await jsm.streams.delete(topology.dlq.name);
-  const ready = await get(`${api.url}/ready`);
+  const ready = await request(`${api.url}/ready`);
   assert.equal(ready.status, 503);
-  const check = ready.json().checks.find((c: { name: string }) => c.name === "topology");
+  const check = ready.body.checks.find((c: { name: string }) => c.name === "topology");
   assert.equal(check.ok, false);
   assert.match(check.detail, new RegExp(`stream ${topology.dlq.name}\\b`));
   assert.match(check.detail, new RegExp(`consumer ${topology.consumer.durable_name}\\b`));
@@ -171,9 +167,9 @@ Deno.test("/stats answers 200 with partial figures and errors.postgres when Post
   await using env = await createTestEnv();
   const api = await env.start("api");
   await env.cutDatabase();
-  const stats = await get(`${api.url}/stats`);
+  const stats = await request(`${api.url}/stats`);
   assert.equal(stats.status, 200);
-  const body = stats.json();
+  const body = stats.body;
   assert.ok(body.errors.postgres);
   assert.equal(body.entities.Order.completed, null, "unknown, not zero");
   assert.equal(typeof body.stream.messages, "number", "NATS figures are still there");

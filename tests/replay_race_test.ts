@@ -5,7 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
+import { STATUS_TABLE } from "../src/db/statements.ts";
 import { createTestEnv, post, TPCH, waitForStatus } from "./harness.ts";
+
+const STATUS = `${STATUS_TABLE.schema}.${STATUS_TABLE.name}`;
 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
 
@@ -29,12 +32,12 @@ Deno.test("concurrent replays while the cause is still present leave every messa
   // Slow the replay's own status write (dlq → accepted) down, as a loaded database would: the worker then
   // fails the replayed message and stores its new dead letter before the replay has committed and cleaned up.
   await env.sql.unsafe(`
-      CREATE FUNCTION nomnom.slow_replay() RETURNS trigger LANGUAGE plpgsql AS $$
+      CREATE FUNCTION ${STATUS_TABLE.schema}.slow_replay() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF OLD.status = 'dlq' AND NEW.status = 'accepted' THEN PERFORM pg_sleep(0.4); END IF;
         RETURN NEW;
       END $$;
-      CREATE TRIGGER slow_replay BEFORE UPDATE ON nomnom.messages FOR EACH ROW EXECUTE FUNCTION nomnom.slow_replay();
+      CREATE TRIGGER slow_replay BEFORE UPDATE ON ${STATUS} FOR EACH ROW EXECUTE FUNCTION ${STATUS_TABLE.schema}.slow_replay();
     `);
 
   for (let round = 0; round < 2; round++) {
