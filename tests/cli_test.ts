@@ -50,8 +50,7 @@ Deno.test("nomnom topology prints the streams, subjects and consumer for the nam
 
 Deno.test("nomnom dlq lists, shows and bulk-replays dead letters", async () => {
   await using env = await createTestEnv();
-  const worker = await env.start("worker");
-  await worker.stop();
+  await env.migrate();
   await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE smallint`;
   const all = await env.start("all");
   const order = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));

@@ -18,6 +18,7 @@ import process from "node:process";
 import { run, type Running } from "../src/app.ts";
 import { type Config, loadConfig } from "../src/config.ts";
 import { createLogger, type Logger, silentLogger } from "../src/log.ts";
+import { migrate } from "../src/db/migrate.ts";
 import { isPostgresJsClosedSocketRace } from "../src/db/postgres_guard.ts";
 import { loadRegistry } from "../src/registry/load.ts";
 import type { Registry } from "../src/registry/types.ts";
@@ -64,6 +65,8 @@ export type TestEnv = AsyncDisposable & {
   sql: postgres.Sql;
   /** The flags that point a nomnom process at this environment: namespace, entities, NATS, database. */
   flags: string[];
+  /** Create this environment's tables (as a starting worker would), e.g. to alter one before any role runs. */
+  migrate(): Promise<void>;
   /** Start a role in this process with this environment's config (plus `overrides`). */
   start(role: Config["role"], overrides?: string[]): Promise<Running & { url: string }>;
   /**
@@ -135,6 +138,9 @@ export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestE
     sql,
     flags,
     topology,
+    async migrate() {
+      await migrate(sql, registry, silentLogger);
+    },
     async start(role, overrides = []) {
       const r = await run(role, {
         config: { ...configFor(overrides), role },

@@ -6,9 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import process from "node:process";
 import postgres from "postgres";
-import { migrate } from "../src/db/migrate.ts";
 import { upsertStatuses } from "../src/db/status.ts";
-import { silentLogger } from "../src/log.ts";
 import { spawnChild } from "./child.ts";
 import { createTestEnv, waitForStatus } from "./harness.ts";
 import { startPrivatePostgres } from "./private_postgres.ts";
@@ -51,7 +49,7 @@ Deno.test("a private nats-server pauses and resumes on its port, and its store i
 
 Deno.test("waitForStatus() names the message and the last status it saw when it gives up", async () => {
   await using env = await createTestEnv();
-  await migrate(env.sql, env.registry, silentLogger);
+  await env.migrate();
   await upsertStatuses(env.sql, [
     { messageId: "m-1", entity: "Order", status: "retrying", attempts: 3, error: "connection refused" },
   ]);

@@ -18,8 +18,7 @@ const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf
 
 /** Orders whose ship_priority the altered table cannot hold (smallint): rejected by the database only. */
 async function makeShipPrioritySmall(env: TestEnv) {
-  const worker = await env.start("worker");
-  await worker.stop();
+  await env.migrate();
   await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE smallint`;
 }
 

@@ -139,8 +139,7 @@ Deno.test("a message the database rejects is dead-lettered alone; the rest of it
   // ship_priority is a 32-bit Integer in the entity but the table is altered to smallint: valid JSON that
   // only the database rejects (22003 numeric out of range) — the poison message. The worker starts after all
   // 20 are queued, so they arrive as one batch and the bad one must be isolated from the others.
-  const migrating = await env.start("worker");
-  await migrating.stop();
+  await env.migrate();
   await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE smallint`;
   const good = [] as string[];
   let poison = "";
@@ -165,8 +164,7 @@ Deno.test("a message the database rejects is dead-lettered alone; the rest of it
 Deno.test("a message whose line item the database rejects commits nothing, not even its order; its batch-mates commit", async () => {
   await using env = await createTestEnv();
   const api = await env.start("api");
-  const migrating = await env.start("worker");
-  await migrating.stop();
+  await env.migrate();
   // quantity is a 32-bit Integer in the entity; as smallint only the database rejects 100000 (22003), and it
   // does so in the child insert, after the order's own row was written in the same transaction.
   await env.sql`ALTER TABLE order_line_items ALTER COLUMN quantity TYPE smallint`;

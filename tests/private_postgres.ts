@@ -3,9 +3,11 @@
  * the shared one: initdb + pg_ctl as user postgres (the server refuses to run as root), on a free loopback port,
  * in its own temporary directory, removed on dispose (`await using pg = await startPrivatePostgres()`).
  */
-import { chown, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chown, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { freePort } from "../src/embedded/nats.ts";
 import { runChild } from "./child.ts";
 
@@ -34,6 +36,18 @@ export type PrivatePostgresOptions = {
 
 const USER = "postgres";
 
+/**
+ * Where initdb and pg_ctl are: NOMNOM_PG_BIN, else the newest /usr/lib/postgresql/<version>/bin (Debian keeps
+ * them off PATH), else PATH.
+ */
+async function serverBinary(name: string): Promise<string> {
+  if (process.env.NOMNOM_PG_BIN) return join(process.env.NOMNOM_PG_BIN, name);
+  const versions = await readdir("/usr/lib/postgresql").catch(() => [] as string[]);
+  const newest = versions.filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a))
+    .map((v) => join("/usr/lib/postgresql", v, "bin", name)).find((path) => existsSync(path));
+  return newest ?? name;
+}
+
 /** Run a command as the postgres user; throws with its output unless it exits 0. */
 async function asPostgres(command: string, args: string[]): Promise<string> {
   const r = await runChild("runuser", ["-u", USER, "--", command, ...args]);
@@ -58,7 +72,8 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
     fsync: "off",
     ...options.settings,
   };
-  const pgCtl = (args: string[]) => asPostgres("pg_ctl", ["-D", dataDir, ...args]);
+  const [initdb, pgCtlBinary] = await Promise.all([serverBinary("initdb"), serverBinary("pg_ctl")]);
+  const pgCtl = (args: string[]) => asPostgres(pgCtlBinary, ["-D", dataDir, ...args]);
   const start = async () => {
     const flags = Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(" ");
     try {
@@ -70,7 +85,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   };
   const stop = (mode: "fast" | "immediate") => pgCtl(["-w", "-m", mode, "stop"]);
   try {
-    await asPostgres("initdb", ["-D", dataDir, "-U", USER, "--auth=trust", "--no-sync", "-E", "UTF8"]);
+    await asPostgres(initdb, ["-D", dataDir, "-U", USER, "--auth=trust", "--no-sync", "-E", "UTF8"]);
     const { uid, gid } = await postgresIds();
     const files = {
       ...options.files,

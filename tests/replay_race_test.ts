@@ -15,7 +15,7 @@ const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf
 Deno.test("concurrent replays while the cause is still present leave every message in the DLQ with its entry", async () => {
   await using env = await createTestEnv();
   // The cause: orders whose ship_priority the altered table cannot hold fail in the database (22003).
-  await (await env.start("worker")).stop();
+  await env.migrate();
   await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE smallint`;
   const all = await env.start("all");
   const ids: string[] = [];

@@ -2,14 +2,12 @@
  * The status table's guard against live PostgreSQL: a late write never takes a message back in time.
  */
 import assert from "node:assert/strict";
-import { migrate } from "../src/db/migrate.ts";
 import { readStatuses, type StatusRow, upsertStatuses } from "../src/db/status.ts";
-import { silentLogger } from "../src/log.ts";
 import { createTestEnv } from "./harness.ts";
 
 Deno.test("a late status write from a redelivery never overwrites completed, dlq or dropped", async () => {
   await using env = await createTestEnv();
-  await migrate(env.sql, env.registry, silentLogger);
+  await env.migrate();
   const write = (messageId: string, status: StatusRow["status"], seq?: number) =>
     upsertStatuses(env.sql, [{ messageId, entity: "Order", status, seq, attempts: 1 }]);
   const statusOf = async (id: string) => (await readStatuses(env.sql, [id])).get(id)!.status;
