@@ -23,7 +23,7 @@ Deno.test("the compiled binary runs the demo alone in an empty directory, and ap
   // 1. Embedded defaults: no NATS_URL, no DATABASE_URL, no entities folder.
   {
     await using demo = startNomnom(["--port=0", "--shutdown-drain-ms=0"], { binary, cwd: dir });
-    const api = (await demo.waitForLog(/API +(http:\S+)/, { stream: "stdout", timeoutMs: 60_000 }))[1];
+    const api = await apiUrl(demo);
     assert.match(demo.stdout(), /data dir .*\.nomnom — embedded PostgreSQL \(PGlite\) and NATS/);
     const registry = await loadRegistry(join(ROOT, "entities"));
     // The README's curl posts entities/examples/order.json; the banner's curl a sample made from the entities.

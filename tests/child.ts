@@ -11,6 +11,12 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 /** The repository root, the working directory of children by default. */
 export const ROOT = new URL("../", import.meta.url).pathname;
 
+/**
+ * How long a child may take to log a line or to exit before the test gives up. Generous: on a loaded 2-core
+ * machine the demo's PGlite alone took 20-40 s to start (and a demo that must fail waits for it).
+ */
+const WAIT_MS = 120_000;
+
 /** How much of each stream an error message quotes (the end, where the reason usually is). */
 const QUOTED_CHARS = 4000;
 
@@ -85,7 +91,7 @@ export function spawnChild(command: string, args: string[], options: ChildOption
     // process.kill, not child.kill: under Deno the latter did not deliver a plain, single SIGTERM.
     if (!ended) process.kill(o.group ? -child.pid! : child.pid!, sig);
   };
-  const expectExit = async (expect: Exit, timeoutMs = 30_000) => {
+  const expectExit = async (expect: Exit, timeoutMs = WAIT_MS) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`${timeoutMs} ms passed without an exit`)), timeoutMs);
@@ -112,7 +118,7 @@ export function spawnChild(command: string, args: string[], options: ChildOption
       signal(sig);
       await expectExit(expect);
     },
-    waitForLog(pattern, { stream = "stderr", timeoutMs = 30_000 } = {}) {
+    waitForLog(pattern, { stream = "stderr", timeoutMs = WAIT_MS } = {}) {
       return new Promise((resolve, reject) => {
         let timer: ReturnType<typeof setTimeout> | undefined = undefined;
         const done = () => {
@@ -187,6 +193,6 @@ export async function runNomnom(args: string[], options: NomnomOptions = {}): Pr
  * main.ts prints the banner after start-up and installs its SIGINT/SIGTERM handlers in the same tick, so a signal
  * sent once the banner is out is handled (one sent right after "api listening" could kill the process outright).
  */
-export async function apiUrl(child: Child, timeoutMs = 60_000): Promise<string> {
+export async function apiUrl(child: Child, timeoutMs = WAIT_MS): Promise<string> {
   return (await child.waitForLog(/API +(http:\S+)/, { stream: "stdout", timeoutMs }))[1];
 }

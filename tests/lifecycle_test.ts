@@ -324,7 +324,7 @@ Deno.test("every accepted message ends completed or dead-lettered, exactly once,
       if ((batch * 100 + result.line - 1) % 23 === 0) poisoned.add(result.message_id);
     }
   }
-  const final = await waitForStatus(env.sql, accepted, SETTLED, { timeoutMs: 60_000 });
+  const final = await waitForStatus(env.sql, accepted, SETTLED, { timeoutMs: 120_000 });
   const dead = accepted.filter((id) => final.get(id)!.status === "dlq");
   assert.deepEqual(new Set(dead), poisoned, "exactly the poisoned messages are dead-lettered");
 
