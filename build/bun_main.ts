@@ -1,7 +1,7 @@
 /**
  * Entry point of the compiled binary (`deno task build:bun`, i.e. `bun build --compile`). It embeds what nomnom
  * reads from disk when it runs from source — PGlite's WebAssembly and data files, and the example entities —
- * then starts main.ts. Swagger UI's files are embedded by src/api/openapi.ts itself (text imports).
+ * then starts main.ts. Swagger UI's files are embedded by src/api/docs.ts itself (text imports).
  */
 import pgliteWasm from "../node_modules/@electric-sql/pglite/dist/pglite.wasm" with { type: "file" };
 import initdbWasm from "../node_modules/@electric-sql/pglite/dist/initdb.wasm" with { type: "file" };

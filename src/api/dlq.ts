@@ -7,15 +7,41 @@
  *                                                             or everything with {"all": true}
  *   DELETE /dlq/{message_id}                                  drop it for good (status → dropped)
  * An unknown id is a 404; a known one that is not in the DLQ (replayed or dropped, maybe concurrently) a 409
- * (DlqConflictError), a bad filter a 400 (DlqFilterError): both answered by the table in http_error.ts.
+ * (DlqConflictError), a bad filter a 400 (DlqFilterError): both answered by the table in http_error.ts. Shapes:
+ * ./contract.ts (DlqListQuery, ReplayRequest, DeadLetter, DeadLetterPage, Replayed, ReplayReport, Dropped).
  */
 import { Hono } from "hono";
-import { type DeadLetters, DLQ_PAGE, type DlqFilter } from "../lifecycle/dead_letters.ts";
+import type { z } from "zod";
+import type { DeadLetters } from "../lifecycle/dead_letters.ts";
 import { isMessageId } from "../stream/message_id.ts";
+import {
+  type DeadLetter,
+  type DeadLetterPage,
+  DLQ_FILTER_KEYS,
+  type DlqFilter,
+  DlqListQuery,
+  type Dropped,
+  type Replayed,
+  type ReplayReport,
+  ReplayRequest,
+} from "./contract.ts";
 import { bodyReadError, HttpError } from "./http_error.ts";
 
-const FILTER_KEYS = ["entity", "error", "since", "until"] as const;
-const REPLAY_KEYS = new Set<string>([...FILTER_KEYS, "all"]);
+const WHAT_REPLAY_TAKES = 'a filter {"entity", "error", "since", "until"} or {"all": true}';
+
+/** A request that does not match its contract schema, as a 400 naming the key (the schemas' own messages). */
+function invalid(issue: z.core.$ZodIssue): HttpError {
+  if (issue.code === "unrecognized_keys") {
+    const keys = issue.keys;
+    return new HttpError(
+      400,
+      `unknown ${keys.length === 1 ? "key" : "keys"} ${keys.map((k) => `"${k}"`).join(", ")}: ` +
+        `a replay takes ${DLQ_FILTER_KEYS.map((k) => `"${k}"`).join(", ")} or "all"`,
+      keys.map((k) => ({ field: k, message: "unknown key" })),
+    );
+  }
+  return new HttpError(400, issue.message, { parameter: String(issue.path[0]) });
+}
 
 export function createDlqRoutes(deadLetters: DeadLetters): Hono {
   const app = new Hono();
@@ -26,13 +52,11 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
   const notInDlq = (id: string) => new HttpError(404, `no message with id ${id} was ever dead-lettered`);
 
   app.get("/", async (c) => {
-    const q = c.req.query();
-    const limit = q.limit === undefined ? undefined : Number(q.limit);
-    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > DLQ_PAGE.max)) {
-      throw new HttpError(400, `"limit" must be a whole number from 1 to ${DLQ_PAGE.max}`);
-    }
-    const filter: DlqFilter = { entity: q.entity, error: q.error, since: q.since, until: q.until };
-    return c.json(await deadLetters.list(filter, { limit, cursor: q.cursor }));
+    const query = DlqListQuery.safeParse(c.req.query());
+    if (!query.success) throw invalid(query.error.issues[0]);
+    const { limit, cursor, ...filter } = query.data;
+    const page: DeadLetterPage = await deadLetters.list(filter, { limit, cursor });
+    return c.json(page);
   });
   app.post("/replay", async (c) => {
     const text = await c.req.text().catch((error) => Promise.reject(bodyReadError(error)));
@@ -40,61 +64,45 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
     try {
       body = text.trim() === "" ? {} : JSON.parse(text);
     } catch {
-      throw new HttpError(
-        400,
-        'malformed JSON: send a filter {"entity", "error", "since", "until"} or {"all": true}',
-      );
+      throw new HttpError(400, `malformed JSON: send ${WHAT_REPLAY_TAKES}`);
     }
     if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      throw new HttpError(
-        400,
-        'send a JSON object: a filter {"entity", "error", "since", "until"} or {"all": true}',
-      );
+      throw new HttpError(400, `send a JSON object: ${WHAT_REPLAY_TAKES}`);
     }
-    const requested = { ...c.req.query(), ...body } as Record<string, unknown>;
-    const unknown = Object.keys(requested).filter((k) => !REPLAY_KEYS.has(k));
-    if (unknown.length > 0) {
-      throw new HttpError(
-        400,
-        `unknown ${unknown.length === 1 ? "key" : "keys"} ${unknown.map((k) => `"${k}"`).join(", ")}: ` +
-          `a replay takes "entity", "error", "since", "until" or "all"`,
-        unknown.map((k) => ({ field: k, message: "unknown key" })),
-      );
-    }
-    const all = requested.all === true || requested.all === "true";
-    if (requested.all !== undefined && !all) throw new HttpError(400, '"all" can only be true');
+    const requested: Record<string, unknown> = { ...c.req.query(), ...body };
+    // A query string has no booleans: ?all=true means all: true.
+    if (requested.all === "true") requested.all = true;
+    const parsed = ReplayRequest.safeParse(requested);
+    if (!parsed.success) throw invalid(parsed.error.issues[0]);
+    const { all, ...given } = parsed.data;
     const filter: DlqFilter = {};
-    for (const key of FILTER_KEYS) {
-      const value = requested[key];
-      if (value !== undefined && typeof value !== "string") {
-        throw new HttpError(400, `"${key}" must be a string`, { parameter: key });
-      }
-      if (value) filter[key] = value;
-    }
+    for (const key of DLQ_FILTER_KEYS) if (given[key]) filter[key] = given[key];
     if (!all && Object.keys(filter).length === 0) {
       throw new HttpError(
         400,
         'replay what? send a filter {"entity", "error", "since", "until"}, or {"all": true} to replay everything',
       );
     }
-    return c.json(await deadLetters.replayMatching(filter));
+    const report: ReplayReport = await deadLetters.replayMatching(filter);
+    return c.json(report);
   });
   app.get("/:message_id", async (c) => {
     const id = checkId(c.req.param("message_id"));
-    const entry = await deadLetters.show(id);
+    const entry: DeadLetter | undefined = await deadLetters.show(id);
     if (!entry) throw new HttpError(404, `message ${id} is not in the dead-letter queue`);
     return c.json(entry);
   });
   app.post("/:message_id/replay", async (c) => {
     const id = checkId(c.req.param("message_id"));
-    const replayed = await deadLetters.replay(id);
+    const replayed: Replayed | undefined = await deadLetters.replay(id);
     if (!replayed) throw notInDlq(id);
     return c.json(replayed, 202);
   });
   app.delete("/:message_id", async (c) => {
     const id = checkId(c.req.param("message_id"));
     if (!await deadLetters.drop(id)) throw notInDlq(id);
-    return c.json({ message_id: id, status: "dropped" });
+    const dropped: Dropped = { message_id: id, status: "dropped" };
+    return c.json(dropped);
   });
   return app;
 }

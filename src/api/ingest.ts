@@ -13,6 +13,7 @@ import type { StatusFinder } from "../lifecycle/status.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 import type { Logger } from "../log.ts";
 import type { Publisher } from "../stream/publish.ts";
+import type { Accepted, BatchLine, BatchResult } from "./contract.ts";
 import { answerFor, HttpError, readBody } from "./http_error.ts";
 
 /** Publishes in flight at once for one NDJSON request (JetStream acks pipeline; unbounded would flood NATS). */
@@ -21,15 +22,6 @@ const BATCH_WINDOW = 256;
 /** UUIDv5 namespace of message ids derived from an Idempotency-Key (any fixed UUID; never change it). */
 const IDEMPOTENCY_NAMESPACE = "8f9b6a1e-4c1d-4e0b-9a57-2f1e6c3d5b70";
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-export type Accepted = {
-  message_id: string;
-  entity: string;
-  status: string;
-  timestamp: string;
-  /** Present (true) when an earlier request with the same Idempotency-Key already created this message. */
-  duplicate?: true;
-};
 
 /** What the ingest routes need. `statuses` answers whether an idempotent repeat already exists. */
 export type IngestDeps = {
@@ -182,7 +174,7 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
     );
     if (lines.length === 0) throw new HttpError(400, "empty batch: send one JSON message per line (NDJSON)");
     const encoder = new TextEncoder();
-    const results: Record<string, unknown>[] = new Array(lines.length);
+    const results: BatchLine[] = new Array(lines.length);
     let next = 0;
     const work = async () => {
       while (next < lines.length) {
@@ -200,16 +192,19 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
           const lineKey = key === undefined ? undefined : `${key}:${line}`;
           results[i] = { line, ...await accept(entityFor(body), bytes, body, lineKey) };
         } catch (error) {
-          results[i] = { line, status: "rejected", ...lineError(error as Error) };
+          results[i] = lineError(line, error as Error);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(BATCH_WINDOW, lines.length) }, work));
     const accepted = results.filter((r) => r.status !== "rejected").length;
     // Not Math.max(...results): a batch of a million short lines would pass a million arguments (RangeError, 500).
-    const retryAfter = results.reduce((max, r) => Math.max(max, Number(r.retry_after ?? 0)), 0);
+    const retryAfter = results.reduce(
+      (max, r) => Math.max(max, "retry_after" in r ? r.retry_after ?? 0 : 0),
+      0,
+    );
     const status = accepted > 0 ? 202 : retryAfter > 0 ? 503 : 422;
-    const body = { accepted, rejected: results.length - accepted, results };
+    const body: BatchResult = { accepted, rejected: results.length - accepted, results };
     return { status, body, retryAfter } as const;
   };
 
@@ -246,14 +241,15 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
  * A rejected line, answered by the same table as a whole request: `code` is the status the line would get on its
  * own (400, 404, 413, 422, 503); a line worth retrying says so (`retryable`, `retry_after` seconds).
  */
-function lineError(error: Error): Record<string, unknown> {
+function lineError(line: number, error: Error): BatchLine {
   const answer = answerFor(error);
   const errors = answer.status === 422 && Array.isArray(answer.details)
     ? answer.details
     : [{ field: "", message: answer.status >= 500 ? String(answer.details) : answer.error }];
+  const rejected = { line, status: "rejected" as const, code: answer.status, errors };
   return answer.retryAfter === undefined
-    ? { code: answer.status, errors }
-    : { code: answer.status, errors, retryable: true, retry_after: answer.retryAfter };
+    ? rejected
+    : { ...rejected, retryable: true, retry_after: answer.retryAfter };
 }
 
 function normalize(name: string): string {

@@ -1,19 +1,41 @@
 /**
- * The OpenAPI 3.1 document, generated from the registry: one request schema per ingestible entity, made from
- * the same zod schema that validates its messages, plus every other route the API serves. Swagger UI is served
- * from the `swagger-ui-dist` package's files, imported as text so they travel inside a compiled binary.
+ * The OpenAPI 3.1 document, generated (pure) and never written by hand: request and response bodies from the
+ * contract's zod schemas (./contract.ts), each entity's message from the zod schema that validates it, with an
+ * example from the registry's sample generator. One path per entity, so Swagger UI's "Try it out" posts a valid
+ * message of the entity chosen. Served with Swagger UI by ./docs.ts.
  */
-import { Hono } from "hono";
 import { z } from "zod";
 import { DASHBOARD_OPENAPI_PATHS } from "../dashboard/routes.ts";
+import { createSampleMessage } from "../registry/sample.ts";
 import type { Registry } from "../registry/types.ts";
+import {
+  type Accepted,
+  createContractComponents,
+  createDlqListParameters,
+  EXAMPLE_AT,
+  EXAMPLE_ID,
+  REQUEST_SCHEMAS,
+  RESPONSE_SCHEMAS,
+  STATUS_REQUEST_MAX_IDS,
+} from "./contract.ts";
 
 type Json = Record<string, unknown>;
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Json, description: string) => ({
+const json = (schema: Json, description: string, example?: unknown) => ({
   description,
-  content: { "application/json": { schema } },
+  content: { "application/json": example === undefined ? { schema } : { schema, example } },
+});
+/** An operation: its tag (Swagger UI's group), unique id and one-line summary, then the rest. */
+const op = (tag: string, operationId: string, summary: string, rest: Json) => ({
+  summary,
+  operationId,
+  tags: [tag],
+  ...rest,
+});
+/** A 200 answer that is text of a type. */
+const text = (type: string, description: string) => ({
+  "200": { description, content: { [type]: { schema: { type: "string" } } } },
 });
 /** Every 503 says when to come back. */
 const retryAfter = {
@@ -21,6 +43,17 @@ const retryAfter = {
     description: "Seconds to wait before retrying",
     schema: { type: "integer", minimum: 1 },
   },
+};
+const ERROR_TEXT: Record<number, string> = {
+  400: "Malformed request (JSON, body cut short, id or parameter; details.parameter names a bad parameter)",
+  404: "Unknown entity, message or route",
+  409: "The message is not in the dead-letter queue any more (replayed or dropped)",
+  413: "Request body, or a message, larger than the limit (named in the answer)",
+  415: "Unsupported content type",
+  422: "The request does not match its schema (every failing field is named), or its Idempotency-Key was " +
+    "already used for another body (details names Idempotency-Key)",
+  503: "Not available now (NATS or PostgreSQL unreachable, stream full, no ack in time): retry after " +
+    "Retry-After seconds",
 };
 const errors = (...codes: number[]) =>
   Object.fromEntries(
@@ -31,27 +64,11 @@ const errors = (...codes: number[]) =>
         : json(ref("Error"), ERROR_TEXT[code]),
     ]),
   );
-const ERROR_TEXT: Record<number, string> = {
-  400: "Malformed request (JSON, body cut short, id or parameter; details.parameter names a bad parameter)",
-  404: "Unknown entity, message or route",
-  413: "Request body, or a message, larger than the limit (named in the answer)",
-  409: "The message is not in the dead-letter queue any more (replayed or dropped)",
-  415: "Unsupported content type",
-  422: "The message does not match its entity (every failing field is named), or its Idempotency-Key was " +
-    "already used for another body (details names Idempotency-Key)",
-  503: "Not available now (NATS or PostgreSQL unreachable, stream full, no ack in time): retry after " +
-    "Retry-After seconds",
-};
 const idParam = {
   name: "message_id",
   in: "path",
   required: true,
-  description: "A UUID the API issued, or seq-<n> for a message put on the stream without one",
-  schema: {
-    type: "string",
-    pattern:
-      "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|seq-[1-9][0-9]{0,19})$",
-  },
+  schema: ref("MessageId"),
 };
 const idempotencyHeader = {
   name: "Idempotency-Key",
@@ -61,13 +78,7 @@ const idempotencyHeader = {
     "A repeat with the same key and the same body (byte for byte) returns the original message id " +
     "with duplicate: true (200); the same key with another body is refused with 422. In a batch, line n uses " +
     "the key <key>:<n>.",
-  schema: { type: "string", minLength: 1, maxLength: 255 },
-};
-const ndjson = {
-  required: true,
-  content: {
-    "application/x-ndjson": { schema: { type: "string", description: "one JSON message per line" } },
-  },
+  schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$" },
 };
 
 /** JSON Schema of a zod schema, its `$defs` moved into components under `prefix`. */
@@ -88,106 +99,228 @@ function entitySchema(schema: z.ZodType, prefix: string, components: Json): Json
 
 /** Build the document (pure). */
 export function createOpenApiDocument(registry: Registry, version: string): Json {
-  const entities = registry.ingestible.map((e) => e.name);
   const schemas: Json = {
-    Error: {
-      type: "object",
-      required: ["error", "details"],
-      properties: { error: { type: "string" }, details: {} },
+    ...createContractComponents(REQUEST_SCHEMAS, "input"),
+    ...createContractComponents(RESPONSE_SCHEMAS, "output"),
+  };
+  const entities = registry.ingestible.map((entity) => {
+    // An entity may be called like one of nomnom's own schemas (Status, Error): its component then says so.
+    const component = entity.name in schemas ? `${entity.name}Message` : entity.name;
+    schemas[component] = entitySchema(entity.messageSchema!, component, schemas);
+    return { name: entity.name, component, sample: createSampleMessage(registry, entity) };
+  });
+  const names = entities.map((e) => e.name);
+
+  const accepted = (entity: string) => {
+    const example: Accepted = {
+      message_id: EXAMPLE_ID,
+      entity,
+      status: "accepted",
+      timestamp: EXAMPLE_AT,
+    };
+    return {
+      "202": json(ref("Accepted"), "Accepted and stored in JetStream", example),
+      "200": json(ref("Accepted"), "Idempotent repeat: the earlier message (duplicate: true)", {
+        ...example,
+        status: "completed",
+        duplicate: true,
+      }),
+    };
+  };
+  const batchResult = (entity: string) => ({
+    "202": json(ref("BatchResult"), "Per-line results; valid lines accepted", {
+      accepted: 1,
+      rejected: 1,
+      results: [
+        {
+          line: 1,
+          message_id: EXAMPLE_ID,
+          entity,
+          status: "accepted",
+          timestamp: EXAMPLE_AT,
+        },
+        {
+          line: 2,
+          status: "rejected",
+          code: 400,
+          errors: [{ field: "", message: "malformed JSON in line 2" }],
+        },
+      ],
+    }),
+    "422": json(ref("BatchResult"), "No line was valid"),
+    "503": {
+      ...json(ref("BatchResult"), "No line was accepted and some may be retried (each says retry_after)"),
+      headers: retryAfter,
     },
-    Accepted: {
-      type: "object",
-      required: ["message_id", "entity", "status", "timestamp"],
-      properties: {
-        message_id: { type: "string", format: "uuid" },
-        entity: { type: "string", enum: entities },
-        status: { type: "string" },
-        timestamp: { type: "string", format: "date-time" },
-        duplicate: { type: "boolean" },
+  });
+  const ndjson = (example?: string) => ({
+    required: true,
+    content: {
+      "application/x-ndjson": {
+        schema: { type: "string", description: "one JSON message per line" },
+        ...(example === undefined ? {} : { example }),
       },
     },
-    BatchResult: {
-      type: "object",
-      properties: {
-        accepted: { type: "integer" },
-        rejected: { type: "integer" },
-        results: {
-          type: "array",
-          items: {
-            type: "object",
-            required: ["line", "status"],
-            properties: {
-              line: { type: "integer", description: "1-based line number in the request" },
-              status: { type: "string", description: "accepted, or rejected" },
-              message_id: { type: "string", format: "uuid" },
-              code: {
-                type: "integer",
-                description:
-                  "A rejected line's status on its own: 400, 404, 413 (over --max-message-bytes), " +
-                  "422 or 503",
-              },
-              errors: { type: "array", items: { type: "object" } },
-              retryable: { type: "boolean" },
-              retry_after: { type: "integer", description: "Seconds to wait before retrying this line" },
-            },
+  });
+
+  const compatParameters = [
+    { name: "entity", in: "query", required: false, schema: { type: "string", enum: names } },
+    { name: "X-Entity-Type", in: "header", required: false, schema: { type: "string", enum: names } },
+    idempotencyHeader,
+  ];
+  const body = (schema: string, required = true) => ({
+    required,
+    content: { "application/json": { schema: ref(schema) } },
+  });
+  const paths: Json = {};
+  for (const e of entities) {
+    paths[`/ingest/message/${e.name}`] = {
+      post: op("ingest", `ingest${e.name}`, `Ingest one ${e.name}`, {
+        parameters: [idempotencyHeader],
+        requestBody: {
+          required: true,
+          content: { "application/json": { schema: ref(e.component), example: e.sample } },
+        },
+        responses: { ...accepted(e.name), ...errors(400, 413, 415, 422, 503) },
+      }),
+    };
+    paths[`/ingest/batch/${e.name}`] = {
+      post: op("ingest", `ingestBatch${e.name}`, `Ingest NDJSON, one ${e.name} per line`, {
+        parameters: [idempotencyHeader],
+        requestBody: ndjson(`${JSON.stringify(e.sample)}\n${JSON.stringify(e.sample)}\n`),
+        responses: { ...batchResult(e.name), ...errors(400, 413, 415) },
+      }),
+    };
+  }
+  const compatBody = {
+    // anyOf, not oneOf: entity schemas may overlap (a message valid for two entities is still valid).
+    anyOf: [
+      ...entities.map((e) => ref(e.component)),
+      {
+        type: "object",
+        required: ["body_base64"],
+        properties: { body_base64: { type: "string" }, entity_type: { type: "string" } },
+      },
+    ],
+  };
+  const mixedExample = entities.map((e) => JSON.stringify({ entity_type: e.name, ...e.sample })).join("\n");
+  Object.assign(paths, {
+    "/ingest/message": {
+      post: op(
+        "ingest",
+        "ingestMessageCompat",
+        "Ingest one message, entity given by ?entity=, X-Entity-Type or entity_type (compatibility)",
+        {
+          parameters: compatParameters,
+          requestBody: { required: true, content: { "application/json": { schema: compatBody } } },
+          responses: { ...accepted(names[0] ?? "Order"), ...errors(400, 404, 413, 415, 422, 503) },
+        },
+      ),
+    },
+    "/ingest/batch": {
+      post: op("ingest", "ingestBatchMixed", "Ingest NDJSON where each line names its entity_type", {
+        parameters: compatParameters,
+        requestBody: ndjson(mixedExample + "\n"),
+        responses: { ...batchResult(names[0] ?? "Order"), ...errors(400, 404, 413, 415) },
+      }),
+    },
+    "/ingest/status/{message_id}": {
+      get: op("status", "getStatus", "Where a message is and why", {
+        parameters: [idParam],
+        responses: { "200": json(ref("Status"), "The message's status"), ...errors(400, 404, 503) },
+      }),
+    },
+    "/ingest/status": {
+      post: op("status", "getStatuses", `Statuses of up to ${STATUS_REQUEST_MAX_IDS} messages`, {
+        requestBody: body("StatusRequest"),
+        responses: {
+          "200": json(ref("StatusList"), "Statuses, in the order asked; status unknown for ids never issued"),
+          ...errors(400, 413, 415, 422, 503),
+        },
+      }),
+    },
+    "/dlq": {
+      get: op("dead letters", "listDeadLetters", "Dead letters, oldest first", {
+        parameters: createDlqListParameters(),
+        responses: { "200": json(ref("DeadLetterPage"), "A page"), ...errors(400, 503) },
+      }),
+    },
+    "/dlq/replay": {
+      post: op(
+        "dead letters",
+        "replayDeadLetters",
+        "Replay every dead letter matching a filter (or all: true)",
+        {
+          requestBody: body("ReplayRequest", false),
+          responses: {
+            "200": json(ref("ReplayReport"), "Counts: matched, replayed, failed"),
+            ...errors(400, 413, 415, 503),
           },
         },
-      },
+      ),
     },
-    Status: {
-      type: "object",
-      required: ["message_id", "status"],
-      properties: {
-        message_id: { type: "string" },
-        entity: { type: "string" },
-        status: {
-          type: "string",
-          enum: ["accepted", "processing", "retrying", "completed", "dlq", "dropped", "unknown"],
+    "/dlq/{message_id}": {
+      get: op("dead letters", "getDeadLetter", "One dead letter with its original message", {
+        parameters: [idParam],
+        responses: { "200": json(ref("DeadLetter"), "The dead letter"), ...errors(400, 404, 503) },
+      }),
+      delete: op("dead letters", "dropDeadLetter", "Drop a dead letter for good", {
+        parameters: [idParam],
+        responses: { "200": json(ref("Dropped"), "Dropped"), ...errors(400, 404, 409, 503) },
+      }),
+    },
+    "/dlq/{message_id}/replay": {
+      post: op("dead letters", "replayDeadLetter", "Replay one dead letter", {
+        parameters: [idParam],
+        responses: { "202": json(ref("Replayed"), "Re-queued"), ...errors(400, 404, 409, 503) },
+      }),
+    },
+    "/health": {
+      get: op("operations", "health", "Liveness", {
+        responses: { "200": json(ref("Health"), "Alive"), "503": json(ref("Health"), "Event loop stuck") },
+      }),
+    },
+    "/ready": {
+      get: op("operations", "ready", "Readiness", {
+        responses: {
+          "200": json(ref("Ready"), "Ready"),
+          "503": json(ref("Ready"), "Not ready: failing checks named"),
         },
-        received_at: { type: ["string", "null"], format: "date-time" },
-        processed_at: { type: ["string", "null"], format: "date-time" },
-        attempts: { type: "integer" },
-        error: { type: ["string", "null"] },
-        next_attempt_at: { type: ["string", "null"], format: "date-time" },
-        history: { type: "array", items: { type: "object" } },
-      },
+      }),
     },
-    DlqFilter: {
-      type: "object",
-      description: "At least one filter (here or in the query), or all: true to replay everything",
-      properties: {
-        entity: { type: "string", description: "Entity name, any case" },
-        error: { type: "string", description: "Text in the error, matched literally" },
-        since: { type: "string", format: "date-time" },
-        until: { type: "string", format: "date-time" },
-        all: { type: "boolean", const: true },
-      },
-      additionalProperties: false,
+    "/metrics": {
+      get: op("operations", "metrics", "Prometheus metrics", {
+        responses: text("text/plain", "Prometheus text format"),
+      }),
     },
-  };
-  for (const e of registry.ingestible) schemas[e.name] = entitySchema(e.messageSchema!, e.name, schemas);
-
-  const entityParam = {
-    name: "entity",
-    in: "path",
-    required: true,
-    schema: { type: "string", enum: entities },
-  };
-  const accepted = {
-    "202": json(ref("Accepted"), "Accepted and stored in JetStream"),
-    "200": json(ref("Accepted"), "Idempotent repeat (duplicate: true)"),
-  };
-  const plain = (description: string) => ({
-    "200": { description, content: { "text/plain": { schema: { type: "string" } } } },
+    "/stats": {
+      get: op("operations", "stats", "Per-entity, stream and consumer figures", {
+        description: "Rates (per_minute) count the last 60 seconds. accepted_by_this_process and its rate " +
+          "are this process's own (each API replica counts its own: add them up); completed, retrying and " +
+          "dlq are read from PostgreSQL and cover every worker. When NATS or PostgreSQL cannot be read, " +
+          "their figures are null and `errors` names the source.",
+        responses: { "200": json({ type: "object" }, "Figures, possibly partial (see errors)") },
+      }),
+    },
+    "/openapi.json": {
+      get: op("documentation", "openapi", "This document", {
+        responses: { "200": json({ type: "object" }, "This document") },
+      }),
+    },
+    "/api-docs/openapi.json": {
+      get: op("documentation", "openapiAlias", "This document (alias)", {
+        responses: { "200": json({ type: "object" }, "This document") },
+      }),
+    },
+    "/docs": {
+      get: op("documentation", "docs", "Swagger UI", { responses: text("text/html", "Swagger UI") }),
+    },
+    "/swagger-ui": {
+      get: op("documentation", "docsAlias", "Swagger UI (alias)", {
+        responses: text("text/html", "Swagger UI"),
+      }),
+    },
   });
-  const html = {
-    "200": { description: "Swagger UI", content: { "text/html": { schema: { type: "string" } } } },
-  };
-  const openapi = { "200": json({ type: "object" }, "This document") };
-  const ready = {
-    "200": json({ type: "object" }, "Ready"),
-    "503": json({ type: "object" }, "Not ready: failing checks named"),
-  };
 
   return {
     openapi: "3.1.0",
@@ -197,265 +330,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
       description:
         "Ingest messages of the declared entities; follow them to PostgreSQL or the dead-letter queue.",
     },
-    paths: {
-      "/ingest/message/{entity}": {
-        post: {
-          summary: "Ingest one message",
-          operationId: "ingestMessage",
-          parameters: [entityParam, idempotencyHeader],
-          requestBody: {
-            required: true,
-            // anyOf, not oneOf: entity schemas may overlap (a message valid for two entities is still valid).
-            content: { "application/json": { schema: { anyOf: entities.map(ref) } } },
-          },
-          responses: { ...accepted, ...errors(400, 404, 413, 415, 422, 503) },
-        },
-      },
-      "/ingest/message": {
-        post: {
-          summary:
-            "Ingest one message, entity given by ?entity=, X-Entity-Type or entity_type (compatibility)",
-          operationId: "ingestMessageCompat",
-          parameters: [
-            { name: "entity", in: "query", required: false, schema: { type: "string", enum: entities } },
-            {
-              name: "X-Entity-Type",
-              in: "header",
-              required: false,
-              schema: { type: "string", enum: entities },
-            },
-            idempotencyHeader,
-          ],
-          requestBody: {
-            required: true,
-            content: {
-              "application/json": {
-                schema: {
-                  anyOf: [
-                    ...entities.map(ref),
-                    {
-                      type: "object",
-                      required: ["body_base64"],
-                      properties: { body_base64: { type: "string" }, entity_type: { type: "string" } },
-                    },
-                  ],
-                },
-              },
-            },
-          },
-          responses: { ...accepted, ...errors(400, 404, 413, 415, 422, 503) },
-        },
-      },
-      "/ingest/batch/{entity}": {
-        post: {
-          summary: "Ingest NDJSON, one message per line",
-          operationId: "ingestBatch",
-          parameters: [entityParam, idempotencyHeader],
-          requestBody: ndjson,
-          responses: {
-            "202": json(ref("BatchResult"), "Per-line results; valid lines accepted"),
-            "422": json(ref("BatchResult"), "No line was valid"),
-            ...errors(400, 404, 413, 415, 503),
-          },
-        },
-      },
-      "/ingest/batch": {
-        post: {
-          summary: "Ingest NDJSON where each line names its entity_type",
-          operationId: "ingestBatchMixed",
-          parameters: [idempotencyHeader],
-          requestBody: ndjson,
-          responses: {
-            "202": json(ref("BatchResult"), "Per-line results; valid lines accepted"),
-            "422": json(ref("BatchResult"), "No line was valid"),
-            ...errors(400, 404, 413, 415, 503),
-          },
-        },
-      },
-      "/ingest/status/{message_id}": {
-        get: {
-          summary: "Where a message is and why",
-          operationId: "getStatus",
-          parameters: [idParam],
-          responses: { "200": json(ref("Status"), "The message's status"), ...errors(400, 404, 503) },
-        },
-      },
-      "/ingest/status": {
-        post: {
-          summary: "Statuses of up to 1,000 messages",
-          operationId: "getStatuses",
-          requestBody: {
-            required: true,
-            content: {
-              "application/json": {
-                schema: {
-                  type: "object",
-                  required: ["message_ids"],
-                  properties: { message_ids: { type: "array", items: { type: "string" } } },
-                },
-              },
-            },
-          },
-          responses: {
-            "200": json(
-              { type: "object", properties: { results: { type: "array", items: ref("Status") } } },
-              "Statuses",
-            ),
-            ...errors(400, 422, 503),
-          },
-        },
-      },
-      "/dlq": {
-        get: {
-          summary: "Dead letters, oldest first",
-          operationId: "listDeadLetters",
-          parameters: ["entity", "error", "since", "until", "cursor"].map((name) => ({
-            name,
-            in: "query",
-            required: false,
-            schema: { type: "string" },
-          }))
-            .concat([{
-              name: "limit",
-              in: "query",
-              required: false,
-              schema: { type: "integer", minimum: 1, maximum: 1000 } as never,
-            }]),
-          responses: {
-            "200": json({
-              type: "object",
-              properties: {
-                entries: { type: "array", items: ref("Status") },
-                next_cursor: { type: ["string", "null"] },
-              },
-            }, "A page"),
-            ...errors(400, 503),
-          },
-        },
-      },
-      "/dlq/replay": {
-        post: {
-          summary: "Replay every dead letter matching a filter (or all: true)",
-          operationId: "replayDeadLetters",
-          requestBody: { required: false, content: { "application/json": { schema: ref("DlqFilter") } } },
-          responses: {
-            "200": json({ type: "object" }, "Counts: matched, replayed, failed"),
-            ...errors(400, 503),
-          },
-        },
-      },
-      "/dlq/{message_id}": {
-        get: {
-          summary: "One dead letter with its original message",
-          operationId: "getDeadLetter",
-          parameters: [idParam],
-          responses: { "200": json(ref("Status"), "The dead letter"), ...errors(400, 404, 503) },
-        },
-        delete: {
-          summary: "Drop a dead letter for good",
-          operationId: "dropDeadLetter",
-          parameters: [idParam],
-          responses: { "200": json({ type: "object" }, "Dropped"), ...errors(400, 404, 409, 503) },
-        },
-      },
-      "/dlq/{message_id}/replay": {
-        post: {
-          summary: "Replay one dead letter",
-          operationId: "replayDeadLetter",
-          parameters: [idParam],
-          responses: { "202": json(ref("Accepted"), "Re-queued"), ...errors(400, 404, 409, 503) },
-        },
-      },
-      "/health": {
-        get: {
-          summary: "Liveness",
-          operationId: "health",
-          responses: {
-            "200": json({ type: "object" }, "Alive"),
-            "503": json({ type: "object" }, "Event loop stuck"),
-          },
-        },
-      },
-      "/ready": { get: { summary: "Readiness", operationId: "ready", responses: ready } },
-      "/metrics": {
-        get: {
-          summary: "Prometheus metrics",
-          operationId: "metrics",
-          responses: plain("Prometheus text format"),
-        },
-      },
-      "/stats": {
-        get: {
-          summary: "Per-entity, stream and consumer figures",
-          description:
-            "Rates (per_minute) count the last 60 seconds. accepted_by_this_process and its rate " +
-            "are this process's own (each API replica counts its own: add them up); completed, retrying and " +
-            "dlq are read from PostgreSQL and cover every worker. When NATS or PostgreSQL cannot be read, " +
-            "their figures are null and `errors` names the source.",
-          operationId: "stats",
-          responses: { "200": json({ type: "object" }, "Figures, possibly partial (see errors)") },
-        },
-      },
-      "/openapi.json": { get: { summary: "This document", operationId: "openapi", responses: openapi } },
-      "/api-docs/openapi.json": {
-        get: { summary: "This document (alias)", operationId: "openapiAlias", responses: openapi },
-      },
-      "/docs": { get: { summary: "Swagger UI", operationId: "docs", responses: html } },
-      "/swagger-ui": { get: { summary: "Swagger UI (alias)", operationId: "docsAlias", responses: html } },
-      "/docs/assets/swagger-ui.css": {
-        get: { summary: "Swagger UI asset", operationId: "docsCss", responses: plain("CSS") },
-      },
-      "/docs/assets/swagger-ui-bundle.js": {
-        get: { summary: "Swagger UI asset", operationId: "docsJs", responses: plain("JavaScript") },
-      },
-      "/docs/assets/init.js": {
-        get: { summary: "Swagger UI asset", operationId: "docsInit", responses: plain("JavaScript") },
-      },
-      ...DASHBOARD_OPENAPI_PATHS,
-    },
+    paths: { ...paths, ...DASHBOARD_OPENAPI_PATHS },
     components: { schemas },
   };
-}
-
-const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>nomnom API</title>
-<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div><script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script src="/docs/assets/init.js"></script></body></html>`;
-const INIT = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" });`;
-
-/**
- * Swagger UI's files (1.5 MB of text), loaded on the first request for them rather than at start: evaluating
- * them cost every process, workers included, tens of milliseconds before /ready. Text imports, so that they
- * travel inside a compiled binary.
- */
-let swagger: Promise<{ css: string; js: string }> | undefined;
-function swaggerAssets() {
-  swagger ??= Promise.all([
-    import("swagger-ui-dist/swagger-ui.css", { with: { type: "text" } }),
-    import("swagger-ui-dist/swagger-ui-bundle.js", { with: { type: "text" } }),
-  ]).then(([css, js]) => ({ css: css.default as string, js: js.default as string }));
-  return swagger;
-}
-
-/** Routes of the document and of Swagger UI (assets served locally: it works offline). */
-export function createDocsRoutes(document: Json): Hono {
-  const app = new Hono();
-  const immutable = "public, max-age=86400";
-  app.get("/openapi.json", (c) => c.json(document));
-  app.get("/api-docs/openapi.json", (c) => c.json(document));
-  app.get("/docs", (c) => c.html(PAGE));
-  app.get("/swagger-ui", (c) => c.html(PAGE));
-  app.get(
-    "/docs/assets/swagger-ui.css",
-    async (c) =>
-      c.body((await swaggerAssets()).css, 200, { "Content-Type": "text/css", "Cache-Control": immutable }),
-  );
-  app.get("/docs/assets/swagger-ui-bundle.js", async (c) =>
-    c.body((await swaggerAssets()).js, 200, {
-      "Content-Type": "text/javascript",
-      "Cache-Control": immutable,
-    }));
-  app.get("/docs/assets/init.js", (c) => c.body(INIT, 200, { "Content-Type": "text/javascript" }));
-  return app;
 }

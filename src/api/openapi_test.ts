@@ -4,10 +4,12 @@ import { silentLogger } from "../log.ts";
 import { createMetrics } from "../observability/metrics.ts";
 import { loadRegistry } from "../registry/load.ts";
 import type { DeadLetters } from "../lifecycle/dead_letters.ts";
+import { createSampleMessage } from "../registry/sample.ts";
 import { createApi } from "./app.ts";
 import { createDashboardRoutes } from "../dashboard/routes.ts";
 import { createHub } from "../dashboard/hub.ts";
 import type { Sql } from "../db/connect.ts";
+import { SWAGGER_ASSETS } from "./docs.ts";
 
 type Json = Record<string, unknown>;
 
@@ -52,7 +54,7 @@ Deno.test("the OpenAPI document is valid OpenAPI 3.1 with one request schema per
   assert.deepEqual(await (await app.request("/api-docs/openapi.json")).json(), document);
 });
 
-Deno.test("every route the API answers is in the OpenAPI document", async () => {
+Deno.test("every route the API answers is in the OpenAPI document, each entity's ingest routes with their own path", async () => {
   const app = api();
   const document = await (await app.request("/openapi.json")).json();
   const documented = new Set(
@@ -60,10 +62,35 @@ Deno.test("every route the API answers is in the OpenAPI document", async () => 
       .flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`)),
   );
   const served = app.routes
-    .filter((r) => r.method !== "ALL" && !r.path.includes("*"))
-    .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
+    .filter((r) => r.method !== "ALL" && !r.path.includes("*") && !SWAGGER_ASSETS.includes(r.path))
+    .flatMap((r) => {
+      const route = `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`;
+      // /ingest/message/{entity} is documented once per entity, with that entity's schema and example.
+      return route.startsWith("POST /ingest/") && route.includes("{entity}")
+        ? registry.ingestible.map((e) => route.replace("{entity}", e.name))
+        : [route];
+    });
   assert.ok(served.length > 15);
   for (const route of new Set(served)) assert.ok(documented.has(route), `${route} is documented`);
+  for (const asset of SWAGGER_ASSETS) {
+    assert.ok(app.routes.some((r) => r.path === asset), `${asset} is served`);
+    assert.ok(!document.paths[asset], `${asset} is Swagger UI's, not an operation`);
+  }
+  assert.ok(
+    !Object.keys(document.paths).some((path) => path.startsWith("/ingest/") && path.includes("{entity}")),
+  );
+});
+
+Deno.test("the 202 example is a fresh acceptance and each entity's path carries its own example", async () => {
+  const document = await (await api().request("/openapi.json")).json();
+  for (const e of registry.ingestible) {
+    const post = document.paths[`/ingest/message/${e.name}`].post;
+    const accepted = post.responses["202"].content["application/json"].example;
+    assert.equal(accepted.entity, e.name);
+    assert.equal(accepted.status, "accepted");
+    assert.equal(accepted.duplicate, undefined, "a 202 is never a duplicate");
+    assert.deepEqual(post.requestBody.content["application/json"].example, createSampleMessage(registry, e));
+  }
 });
 
 Deno.test("Swagger UI is served with local assets only (works offline)", async () => {

@@ -7,9 +7,9 @@
  */
 import { Hono } from "hono";
 import type { Metrics } from "../observability/metrics.ts";
+import type { Check, Health, Ready } from "./contract.ts";
 
-/** One named readiness check and whether it passed. */
-export type Check = { name: string; ok: boolean; detail?: string };
+export type { Check };
 
 export type OpsDeps = {
   readiness: () => Promise<Check[]>;
@@ -32,12 +32,14 @@ export function createOpsRoutes(deps: OpsDeps): Hono {
   app.get("/health", async (c) => {
     const lagMs = await eventLoopLag();
     const ok = lagMs < MAX_EVENT_LOOP_LAG_MS;
-    return c.json({ status: ok ? "ok" : "event loop stuck", event_loop_lag_ms: lagMs }, ok ? 200 : 503);
+    const health: Health = { status: ok ? "ok" : "event loop stuck", event_loop_lag_ms: lagMs };
+    return c.json(health, ok ? 200 : 503);
   });
   app.get("/ready", async (c) => {
     const checks = await deps.readiness();
     const ready = checks.every((check) => check.ok);
-    return c.json({ status: ready ? "ready" : "not ready", checks }, ready ? 200 : 503);
+    const body: Ready = { status: ready ? "ready" : "not ready", checks };
+    return c.json(body, ready ? 200 : 503);
   });
   app.get("/metrics", async (c) => {
     c.header("Content-Type", deps.metrics.registry.contentType);

@@ -3,13 +3,13 @@
  *   GET  /ingest/status/{message_id}   200 {message_id, entity, status, received_at, processed_at, attempts, error,
  *                                      next_attempt_at, history}; 404 never issued; 400 not a message id
  *   POST /ingest/status                {"message_ids": [...]} → {results: [status or {message_id, status: "unknown"}]}
+ * Shapes: ./contract.ts (Status, StatusRequest, StatusList).
  */
 import { Hono } from "hono";
 import type { StatusFinder } from "../lifecycle/status.ts";
 import { isMessageId } from "../stream/message_id.ts";
+import { type Status, STATUS_REQUEST_MAX_IDS, type StatusList } from "./contract.ts";
 import { HttpError } from "./http_error.ts";
-
-const MAX_IDS = 1000;
 
 export function createStatusRoutes(statuses: StatusFinder): Hono {
   const app = new Hono();
@@ -18,7 +18,7 @@ export function createStatusRoutes(statuses: StatusFinder): Hono {
     if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID, or seq-<n>)`);
     const found = (await statuses.find([id])).get(id);
     if (!found) throw new HttpError(404, `no message with id ${id} was ever accepted`);
-    return c.json(found);
+    return c.json(found satisfies Status);
   });
   app.post("/", async (c) => {
     let body: unknown;
@@ -34,7 +34,9 @@ export function createStatusRoutes(statuses: StatusFinder): Hono {
         message: "required",
       }]);
     }
-    if (ids.length > MAX_IDS) throw new HttpError(422, `at most ${MAX_IDS} message ids per request`);
+    if (ids.length > STATUS_REQUEST_MAX_IDS) {
+      throw new HttpError(422, `at most ${STATUS_REQUEST_MAX_IDS} message ids per request`);
+    }
     const bad = ids.filter((id) => !isMessageId(id));
     if (bad.length > 0) {
       throw new HttpError(
@@ -44,7 +46,10 @@ export function createStatusRoutes(statuses: StatusFinder): Hono {
       );
     }
     const found = await statuses.find(ids);
-    return c.json({ results: ids.map((id) => found.get(id) ?? { message_id: id, status: "unknown" }) });
+    const list: StatusList = {
+      results: ids.map((id) => found.get(id) ?? { message_id: id, status: "unknown" as const }),
+    };
+    return c.json(list);
   });
   return app;
 }

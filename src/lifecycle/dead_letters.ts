@@ -6,10 +6,11 @@
  * most once however many clients ask at the same time. Used by the API and by `nomnom dlq`.
  */
 import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import type { DeadLetter, DeadLetterPage, DlqFilter, Replayed, ReplayReport } from "../api/contract.ts";
 import { v7 as uuidv7 } from "uuid";
 import type { Sql } from "../db/connect.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
-import { readStatuses, type StoredStatus, toStoredStatus, upsertStatuses } from "../db/status.ts";
+import { readStatuses, toStoredStatus, upsertStatuses } from "../db/status.ts";
 import { createEnvelopeHeaders, DLQ_HEADERS } from "../stream/envelope.ts";
 import { isMessageId } from "../stream/message_id.ts";
 import type { Topology } from "../stream/topology.ts";
@@ -17,25 +18,13 @@ import type { Topology } from "../stream/topology.ts";
 /** Dead letters per page: the default, and the most one page holds (API `limit`, `nomnom dlq list --limit`). */
 export const DLQ_PAGE = { default: 100, max: 1000 } as const;
 
-/** Which dead letters: by entity, text in the error, and time dead-lettered (ISO strings). */
-export type DlqFilter = { entity?: string; error?: string; since?: string; until?: string };
-
-export type DlqEntry = StoredStatus & {
-  dead_at: string | null;
-  message?: unknown;
-  raw?: string;
-  dlq_seq?: number;
-};
-
-export type DlqPage = { entries: DlqEntry[]; next_cursor: string | null };
-
-export type ReplayReport = { matched: number; replayed: number; failed: number; errors: string[] };
+export type { DlqFilter, ReplayReport };
 
 export type DeadLetters = {
-  list(filter: DlqFilter, page?: { limit?: number; cursor?: string }): Promise<DlqPage>;
-  show(id: string): Promise<DlqEntry | undefined>;
+  list(filter: DlqFilter, page?: { limit?: number; cursor?: string }): Promise<DeadLetterPage>;
+  show(id: string): Promise<DeadLetter | undefined>;
   /** Replay one message; undefined for an unknown id, DlqConflictError when it is not in the DLQ. */
-  replay(id: string): Promise<{ message_id: string; entity: string; status: "accepted" } | undefined>;
+  replay(id: string): Promise<Replayed | undefined>;
   replayMatching(
     filter: DlqFilter,
     onProgress?: (done: number, total: number) => void,
@@ -186,7 +175,7 @@ export function createDeadLetters(
       try {
         message = text === undefined ? undefined : JSON.parse(text);
       } catch { /* not JSON: shown raw */ }
-      const entry: DlqEntry = {
+      const entry: DeadLetter = {
         ...status,
         dead_at: m?.header.get(DLQ_HEADERS.deadAt) || status.processed_at || null,
         dlq_seq: m?.seq,
@@ -202,7 +191,7 @@ export function createDeadLetters(
       const ids: string[] = [];
       let cursor: string | undefined;
       do {
-        const page = await list(filter, { limit: 1000, cursor });
+        const page = await list(filter, { limit: DLQ_PAGE.max, cursor });
         ids.push(...page.entries.map((e) => e.message_id));
         cursor = page.next_cursor ?? undefined;
       } while (cursor);

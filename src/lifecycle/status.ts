@@ -7,13 +7,14 @@
  */
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { Sql } from "../db/connect.ts";
-import { readStatuses, type StoredStatus } from "../db/status.ts";
+import type { Status } from "../api/contract.ts";
+import { readStatuses } from "../db/status.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
 import { readBodySha256, readReceivedAt } from "../stream/envelope.ts";
 import type { Topology } from "../stream/topology.ts";
 
-/** A message's status as the API reports it. */
-export type StatusView = Omit<StoredStatus, "history"> & { history?: StoredStatus["history"] };
+/** A message's status as the API reports it (the contract's Status). */
+export type StatusView = Status;
 
 /** Finds statuses (a small interface: the API depends on it, not on NATS or PostgreSQL). */
 export type StatusFinder = {

@@ -1,10 +1,11 @@
 /**
  * Shapes of the feed's parts (src/dashboard/read.ts writes them) and of the API answers the page reads. The
- * row and presence types are the server's own, imported as types (erased by the bundler).
+ * row and presence types are the server's own and dead letters the API contract's, imported as types (erased by
+ * the bundler).
  */
 import type { RowsPage } from "../rows.ts";
 import type { WorkerPresence } from "../../stream/presence.ts";
-import type { DlqEntry } from "../../lifecycle/dead_letters.ts";
+import type { DeadLetter as DlqEntry } from "../../api/contract.ts";
 import type { StoredStatus } from "../../db/status.ts";
 
 export type { DlqEntry, RowsPage, StoredStatus, WorkerPresence };
