@@ -15,7 +15,7 @@ const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf
 Deno.test("live answers over a message's whole life match the OpenAPI document", async () => {
   await using env = await createTestEnv();
   // Orders whose ship_priority the altered table cannot hold (smallint) are rejected by the database only.
-  await (await env.start("worker")).stop();
+  await env.migrate();
   await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE smallint`;
   const all = await env.start("all");
   const document = await (await fetch(`${all.url}/openapi.json`)).json();
