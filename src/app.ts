@@ -28,7 +28,7 @@ import type { Registry } from "./registry/types.ts";
 import { createDeadLetters } from "./lifecycle/dead_letters.ts";
 import { createStatusFinder } from "./lifecycle/status.ts";
 import { connectNats, type Nats } from "./stream/connect.ts";
-import { ensureTopology } from "./stream/ensure.ts";
+import { ensureTopology, viewCluster } from "./stream/ensure.ts";
 import { answerPresence } from "./stream/presence.ts";
 import { createPublisher, type Publisher } from "./stream/publish.ts";
 import { createTopology, explainPayloadLimit, type Topology } from "./stream/topology.ts";
@@ -94,7 +94,7 @@ const MODULES: Record<ModuleName, Module> = {
   },
   topology: {
     deps: ["nats"],
-    start: (rt) => ensureTopology(rt.nats!.jsm, rt.topology, rt.log),
+    start: (rt) => ensureTopology(rt.nats!.jsm, rt.topology, rt.log, viewCluster(rt.nats!.nc.info)),
   },
   database: {
     deps: [],

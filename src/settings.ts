@@ -200,7 +200,7 @@ export const SETTINGS = {
       "stream-replicas",
       "NOMNOM_STREAM_REPLICAS",
       int(1, 5).default(1),
-      "JetStream replicas",
+      "copies of each stream and of the consumer, one per NATS server: 3 on a 3-node cluster",
     ),
     duplicateWindowMs: setting(
       "duplicate-window-ms",

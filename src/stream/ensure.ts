@@ -3,10 +3,35 @@
  * are missing and reconciles those that drifted (update, and log what changed), so any role may start first and
  * several may start at once.
  */
-import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import type { JetStreamApiError, JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import type { Logger } from "../log.ts";
 import { isJetStreamError, JS_CODES } from "./jetstream_codes.ts";
-import type { ManagedConsumer, ManagedStream, Topology } from "./topology.ts";
+import { type ManagedConsumer, type ManagedStream, storageReservation, type Topology } from "./topology.ts";
+
+/**
+ * Placement failures: a single server out of max_file_store or refusing R>1; in a cluster, no set of
+ * `num_replicas` servers with room ("no suitable peers for placement", also when the cluster has fewer servers
+ * than replicas) or no resources.
+ */
+const PLACEMENT_FAILED = [
+  JS_CODES.storageExceeded,
+  JS_CODES.replicasNotSupported,
+  JS_CODES.clusterNoPeers,
+  JS_CODES.insufficientResources,
+];
+
+/**
+ * What a connection's INFO tells about the servers behind it: whether the server is in a cluster, and how many
+ * servers it has advertised so far (itself included). The count is a lower bound: advertisements arrive as
+ * routes connect, and a cluster with no_advertise sends none.
+ */
+export type ClusterView = { clustered: boolean; seen: number };
+
+/** The ClusterView of a connection's INFO (unknown INFO: a cluster of unknown size). */
+export function viewCluster(info: { cluster?: string; connect_urls?: string[] } | undefined): ClusterView {
+  if (info && !info.cluster) return { clustered: false, seen: 1 };
+  return { clustered: true, seen: Math.max(1, info?.connect_urls?.length ?? 0) };
+}
 
 /** Settings JetStream cannot change on an existing stream. */
 const IMMUTABLE_STREAM = new Set(["storage", "retention"]);
@@ -25,21 +50,104 @@ export function diffConfig<T extends object>(wanted: T, live: Partial<T>): Drift
   return drifts;
 }
 
-/** Create or reconcile every stream and the worker's consumer. Idempotent; safe to run concurrently. */
-export async function ensureTopology(jsm: JetStreamManager, topology: Topology, log: Logger): Promise<void> {
-  for (const stream of topology.streams) await ensureStream(jsm, stream, log);
+/**
+ * Create or reconcile every stream and the worker's consumer. Idempotent; safe to run concurrently. With
+ * replicas, refuses a server outside a cluster before touching anything: it would even accept an update to R3
+ * and report it, with one copy.
+ */
+export async function ensureTopology(
+  jsm: JetStreamManager,
+  topology: Topology,
+  log: Logger,
+  cluster: ClusterView = { clustered: true, seen: 1 },
+): Promise<void> {
+  const replicas = topology.ingest.num_replicas ?? 1;
+  if (!cluster.clustered && replicas > 1) throw new Error(tooFewServers(replicas, "is 1 (not a cluster)"));
+  for (const stream of topology.streams) await ensureStream(jsm, stream, topology, cluster, log);
   await ensureConsumer(jsm, topology.consumer, log);
 }
 
-async function ensureStream(jsm: JetStreamManager, wanted: ManagedStream, log: Logger): Promise<void> {
+/** How long a start waits for a cluster that is electing a leader (a node restarting, replicas just changed). */
+const ELECTION_WAIT_MS = 15_000;
+
+/**
+ * Run a JetStream API call, retrying while the cluster answers "temporarily unavailable" (10008): right after
+ * a node restarts or a stream changes its replicas, a role starting then would otherwise fail for nothing.
+ */
+async function whileElecting<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ELECTION_WAIT_MS;
+  for (let delay = 100;; delay = Math.min(delay * 2, 2_000)) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!isJetStreamError(error, JS_CODES.temporarilyUnavailable) || Date.now() + delay > deadline) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+function tooFewServers(replicas: number, have: string): string {
+  return `--stream-replicas=${replicas} needs ${replicas} JetStream servers in one cluster (one copy of each ` +
+    `stream per server), but there ${have}. Lower --stream-replicas (NOMNOM_STREAM_REPLICAS) or add servers to ` +
+    `the NATS cluster.`;
+}
+
+/**
+ * The error a failed placement becomes: which limit to change, with what nomnom's streams reserve on each
+ * server. JetStream answers a cluster that is too small and one that is too full with the same code (10005), so
+ * with replicas both causes are named unless the connection showed enough servers.
+ */
+function placementError(
+  error: JetStreamApiError,
+  wanted: ManagedStream,
+  topology: Topology,
+  cluster: ClusterView,
+): Error {
+  const { perServer, servers, total } = storageReservation(topology);
+  const replicas = wanted.num_replicas ?? 1;
+  const why = `(error ${error.code}: ${error.message})`;
+  const storage =
+    `nomnom's streams reserve ${perServer} bytes ${
+      servers > 1 ? `on each of ${servers} servers (${total} bytes in the cluster)` : "on the server"
+    }. Lower --stream-max-bytes / --dlq-max-bytes or raise jetstream.max_file_store on the server` +
+    `${servers > 1 ? "s" : ""} to at least ${perServer} bytes plus what other streams reserve there.`;
+  if (replicas === 1) {
+    return new Error(
+      `JetStream cannot reserve ${wanted.max_bytes} bytes for stream "${wanted.name}" ${why}: the server's ` +
+        `max_file_store is smaller than what nomnom's streams ask for: ${storage}`,
+      { cause: error },
+    );
+  }
+  const enough = cluster.seen >= replicas;
+  return new Error(
+    `JetStream cannot place stream "${wanted.name}" with ${replicas} replicas ${why}. ` +
+      (enough
+        ? ""
+        : `If the cluster has fewer than ${replicas} JetStream servers: ${
+          tooFewServers(replicas, "are fewer")
+        } Otherwise the servers lack storage: `) +
+      storage,
+    { cause: error },
+  );
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  wanted: ManagedStream,
+  topology: Topology,
+  cluster: ClusterView,
+  log: Logger,
+): Promise<void> {
   for (let attempt = 0;; attempt++) {
-    const live = await jsm.streams.info(wanted.name).catch((error) => {
+    const live = await whileElecting(() => jsm.streams.info(wanted.name)).catch((error) => {
       if (isJetStreamError(error, JS_CODES.streamNotFound)) return undefined;
       throw error;
     });
     if (!live) {
       try {
-        await jsm.streams.add(wanted as Partial<StreamConfig> & { name: string });
+        await whileElecting(() => jsm.streams.add(wanted as Partial<StreamConfig> & { name: string }));
         log.info("created stream", {
           stream: wanted.name,
           subjects: wanted.subjects,
@@ -49,13 +157,8 @@ async function ensureStream(jsm: JetStreamManager, wanted: ManagedStream, log: L
       } catch (error) {
         // Another role created it between our info and add: reconcile against what it made.
         if (isJetStreamError(error, JS_CODES.streamNameInUse) && attempt < 3) continue;
-        if (isJetStreamError(error, JS_CODES.storageExceeded)) {
-          throw new Error(
-            `JetStream cannot reserve ${wanted.max_bytes} bytes for stream "${wanted.name}" (error ${JS_CODES.storageExceeded}): the ` +
-              `server's max_file_store is smaller than what nomnom's streams ask for. Lower --stream-max-bytes / ` +
-              `--dlq-max-bytes or raise jetstream.max_file_store on the server.`,
-            { cause: error },
-          );
+        if (isJetStreamError(error, ...PLACEMENT_FAILED)) {
+          throw placementError(error, wanted, topology, cluster);
         }
         throw error;
       }
@@ -71,7 +174,17 @@ async function ensureStream(jsm: JetStreamManager, wanted: ManagedStream, log: L
           `Use another --namespace, or delete the stream (its messages are lost) and start again.`,
       );
     }
-    await jsm.streams.update(wanted.name, { ...live.config, ...wanted } as Partial<StreamConfig>);
+    // A changed --stream-replicas lands here too: JetStream adds or removes copies of a live stream in place.
+    await whileElecting(() =>
+      jsm.streams.update(wanted.name, { ...live.config, ...wanted } as Partial<StreamConfig>)
+    ).catch(
+      (error) => {
+        if (isJetStreamError(error, ...PLACEMENT_FAILED)) {
+          throw placementError(error, wanted, topology, cluster);
+        }
+        throw error;
+      },
+    );
     log.warn("reconciled stream that drifted", { stream: wanted.name, changed: describe(drifts) });
     return;
   }
@@ -84,13 +197,15 @@ async function ensureConsumer(
 ): Promise<void> {
   const { stream, ...config } = wanted;
   for (let attempt = 0;; attempt++) {
-    const live = await jsm.consumers.info(stream, config.durable_name!).catch((error) => {
-      if (isJetStreamError(error, JS_CODES.consumerNotFound)) return undefined;
-      throw error;
-    });
+    const live = await whileElecting(() => jsm.consumers.info(stream, config.durable_name!)).catch(
+      (error) => {
+        if (isJetStreamError(error, JS_CODES.consumerNotFound)) return undefined;
+        throw error;
+      },
+    );
     if (!live) {
       try {
-        await jsm.consumers.add(stream, config);
+        await whileElecting(() => jsm.consumers.add(stream, config));
         log.info("created consumer", { stream, consumer: config.durable_name });
         return;
       } catch (error) {
@@ -109,7 +224,7 @@ async function ensureConsumer(
           `Delete the consumer (its position and pending acks are lost) or use another --namespace.`,
       );
     }
-    await jsm.consumers.update(stream, config.durable_name!, config);
+    await whileElecting(() => jsm.consumers.update(stream, config.durable_name!, config));
     log.warn("reconciled consumer that drifted", {
       consumer: config.durable_name,
       changed: describe(drifts),

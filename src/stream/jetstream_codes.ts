@@ -13,6 +13,14 @@ export const JS_CODES = {
   streamNameInUse: 10058,
   /** JSStorageResourcesExceededErr: the server cannot reserve the file storage a stream asks for. */
   storageExceeded: 10047,
+  /** JSStreamReplicasNotSupportedErr: replicas > 1 on a server outside a cluster. */
+  replicasNotSupported: 10074,
+  /** JSClusterNoPeersErr: no set of servers can take the stream (too few of them, or no room on enough). */
+  clusterNoPeers: 10005,
+  /** JSClusterNotAvailErr: "JetStream system temporarily unavailable", while a cluster elects a leader. */
+  temporarilyUnavailable: 10008,
+  /** JSInsufficientResourcesErr. */
+  insufficientResources: 10023,
   /** JSMemoryResourcesExceededErr. */
   memoryExceeded: 10028,
   /** JSStreamStoreFailedF: what a publish to a full `discard: new` stream gets ("maximum bytes exceeded"). */

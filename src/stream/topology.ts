@@ -36,6 +36,7 @@ export type ManagedConsumer = Pick<
   | "max_ack_pending"
   | "deliver_policy"
   | "filter_subject"
+  | "num_replicas"
 >;
 
 export type Topology = {
@@ -136,6 +137,9 @@ export function createTopology(
       max_ack_pending: w.maxAckPending,
       deliver_policy: DeliverPolicy.All,
       filter_subject: ingest.subjects![0],
+      // As many copies as the stream: a consumer state on one server would make that server's loss stop the
+      // workers even though the messages survived on the others.
+      num_replicas: s.replicas,
     },
     routes: registry.ingestible.map((e) => ({
       entity: e.name,
@@ -151,6 +155,20 @@ export function createTopology(
       return { entity: tokens[2] ?? "", messageId: tokens[3] ?? "" };
     },
   };
+}
+
+/**
+ * What nomnom's streams reserve (pure): JetStream places each replica of a stream on a different server and
+ * reserves its whole `max_bytes` there up front, so each of `servers` servers needs `perServer` bytes of
+ * max_file_store, and the cluster `total`. The start check, its error message and the NATS manifests use it.
+ */
+export function storageReservation(
+  topology: Pick<Topology, "streams">,
+): { perServer: number; servers: number; total: number } {
+  const perServer = topology.streams.reduce((sum, s) => sum + (s.max_bytes ?? 0), 0);
+  const servers = Math.max(...topology.streams.map((s) => s.num_replicas ?? 1));
+  const total = topology.streams.reduce((sum, s) => sum + (s.max_bytes ?? 0) * (s.num_replicas ?? 1), 0);
+  return { perServer, servers, total };
 }
 
 /** True when some subject could match both patterns (NATS wildcards: `*` one token, `>` one or more at the end). */

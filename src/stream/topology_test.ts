@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../config.ts";
 import { createRegistry } from "../registry/load.ts";
-import { createTopology, explainPayloadLimit, subjectsOverlap } from "./topology.ts";
+import { createTopology, explainPayloadLimit, storageReservation, subjectsOverlap } from "./topology.ts";
 
 const registry = createRegistry([{
   path: "o.yaml",
@@ -62,4 +62,20 @@ Deno.test("the dead-letter stream keeps one entry per message subject", () => {
   assert.equal(t.dlq.max_msgs_per_subject, 1);
   assert.equal(t.dlq.subjects![0], "shop.dlq.>");
   assert.equal(t.parseSubject(t.dlqSubject("Order", "x")).messageId, "x", "the message id is the last token");
+});
+
+Deno.test("storageReservation() counts each stream's max_bytes once per replica: on every server that holds one", () => {
+  const config = loadConfig(
+    ["--stream-replicas=3", "--stream-max-bytes=104857600", "--dlq-max-bytes=10485760"],
+    {},
+  );
+  const topology = createTopology(config, registry);
+  assert.deepEqual(storageReservation(topology), {
+    perServer: 115343360,
+    servers: 3,
+    total: 3 * 115343360,
+  });
+  assert.equal(topology.consumer.num_replicas, 3, "the consumer has as many copies as the stream");
+  const single = createTopology(loadConfig([], {}), registry);
+  assert.equal(storageReservation(single).servers, 1);
 });
