@@ -5,6 +5,7 @@
 import type { Command } from "./command.ts";
 import { dlqCommand } from "./dlq.ts";
 import { healthcheckCommand } from "./healthcheck.ts";
+import { kubernetesCommand } from "./kubernetes.ts";
 import { migrateCommand } from "./migrate.ts";
 import { runCommand } from "./run.ts";
 import { topologyCommand } from "./topology.ts";
@@ -18,4 +19,5 @@ export const COMMANDS: readonly Command[] = [
   topologyCommand,
   dlqCommand,
   healthcheckCommand,
+  kubernetesCommand,
 ];

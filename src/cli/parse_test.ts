@@ -61,7 +61,7 @@ Deno.test("parseCommandLine() names an unknown command, action or flag with the 
 Deno.test("a flag of another command is refused naming where it belongs; its env twin still applies", () => {
   fails(
     ["validate", "--batch-size=3"],
-    /^--batch-size does not apply to "nomnom validate" \(it is a flag of nomnom run\)/,
+    /^--batch-size does not apply to "nomnom validate" \(it is a flag of nomnom run, nomnom kubernetes\)/,
   );
   fails(
     ["topology", "--entity=Order"],

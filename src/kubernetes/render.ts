@@ -1,0 +1,266 @@
+/**
+ * `renderKubernetes()`: the whole deployment as files, from nomnom's settings, registry and entities — a
+ * kustomize base plus the `dev` (one of everything, PostgreSQL in the cluster) and `prod` (three NATS servers,
+ * R3 streams, external PostgreSQL from a Secret) overlays. Each overlay's settings.env is exactly what its pods
+ * load, and everything the manifests compute (KEDA names, grace periods, NATS storage) is computed from the
+ * config those pods will load from it. Pure: the caller reads the entities and writes the files.
+ */
+import { createHash } from "node:crypto";
+import type { INamespace } from "kubernetes-models/v1/Namespace";
+import { Document, isMap, isScalar, isSeq, type Node } from "yaml";
+import { type Config, describeSetting, loadConfig } from "../config.ts";
+import { listSettings } from "../settings.ts";
+import type { Registry } from "../registry/types.ts";
+import { createTopology, type Topology } from "../stream/topology.ts";
+import { NATS_ACCOUNT, natsConf, natsManifests, natsMonitoringEndpoint, natsUrls } from "./nats.ts";
+import { natsNetworkPolicy, postgresNetworkPolicy } from "./network.ts";
+import {
+  apiManifests,
+  ENTITIES_DIR,
+  migrateManifests,
+  type NomnomInputs,
+  workerManifests,
+} from "./nomnom.ts";
+import { defaultImage, KUBE_NAMESPACE, type Manifest, NAMES } from "./objects.ts";
+import { devDatabaseUrl, postgresManifests } from "./postgres.ts";
+
+/** One entities file, as the ConfigMap carries it. */
+export type EntityFile = { name: string; text: string };
+
+export type RenderInputs = {
+  /** The configuration `nomnom kubernetes` runs with: its settings become the overlays' settings.env. */
+  config: Config;
+  registry: Registry;
+  entities: EntityFile[];
+  version: string;
+  /** The nomnom image (default: nomnom:<version>, as the Dockerfile builds it). */
+  image?: string;
+};
+
+/** The overlays and what makes them differ. */
+export const OVERLAYS = {
+  dev: { natsServers: 1, replicas: 1, apiReplicas: 1, maxWorkers: 1 },
+  prod: { natsServers: 3, replicas: 3 },
+} as const;
+export type OverlayName = keyof typeof OVERLAYS;
+
+/** Settings a pod never takes from settings.env: its role (an argument), secrets (files), embedded-mode paths. */
+const NOT_IN_SETTINGS = new Set([
+  "NOMNOM_ROLE",
+  "DATABASE_URL",
+  "NOMNOM_DATA_DIR",
+  "NOMNOM_NATS_SERVER",
+]);
+/** Settings the manifests are computed from: written even at their default, so a new default cannot split them. */
+const PINNED = [
+  "NOMNOM_ENTITIES",
+  "HOST",
+  "PORT",
+  "NOMNOM_OPS_PORT",
+  "NOMNOM_NAMESPACE",
+  "NOMNOM_SHUTDOWN_DRAIN_MS",
+  "NOMNOM_SHUTDOWN_TIMEOUT_MS",
+  "NOMNOM_MAX_MESSAGE_BYTES",
+  "NOMNOM_BATCH_SIZE",
+  "NOMNOM_MAX_ACK_PENDING",
+  "NOMNOM_STREAM_MAX_BYTES",
+  "NOMNOM_DLQ_MAX_BYTES",
+  "NOMNOM_STREAM_REPLICAS",
+  "LOG_FORMAT",
+];
+
+const HEADER =
+  "Rendered by `nomnom kubernetes` from nomnom's settings, topology and entities; do not edit. " +
+  "tests/kubernetes_test.ts fails when this file differs from what the command renders.";
+
+/**
+ * The settings.env of an overlay, env name → value in the order of nomnom's settings: every setting the
+ * configuration sets away from its default, the pinned ones, and what the overlay decides (replicas, NATS_URL,
+ * where the entities are mounted).
+ */
+export function overlaySettings(config: Config, overlay: OverlayName): Record<string, string> {
+  const forced: Record<string, string> = {
+    NOMNOM_ENTITIES: ENTITIES_DIR,
+    HOST: "0.0.0.0",
+    LOG_FORMAT: "json",
+    NOMNOM_STREAM_REPLICAS: String(OVERLAYS[overlay].replicas),
+    NATS_URL: natsUrls(OVERLAYS[overlay].natsServers),
+  };
+  const out: Record<string, string> = {};
+  for (const { path, setting } of listSettings()) {
+    if (NOT_IN_SETTINGS.has(setting.env) || (setting.secret && !(setting.env in forced))) continue;
+    const value = path.reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], config);
+    const fallback = describeSetting(setting).default;
+    if (setting.env in forced) out[setting.env] = forced[setting.env];
+    else if (value !== undefined && (String(value) !== fallback || PINNED.includes(setting.env))) {
+      out[setting.env] = String(value);
+    }
+  }
+  return out;
+}
+
+/** Every file of deploy/kubernetes/, by path relative to it. */
+export function renderKubernetes(inputs: RenderInputs): Map<string, string> {
+  const files = new Map<string, string>();
+  const entities = [...inputs.entities].sort((a, b) => a.name.localeCompare(b.name));
+  const schemaHash = createHash("sha256")
+    .update(JSON.stringify([inputs.version, entities]))
+    .digest("hex").slice(0, 10);
+  const overlays = { dev: overlayContext(inputs, "dev"), prod: overlayContext(inputs, "prod") };
+  // The base is the same for both overlays: only replicas and NATS_URL differ, and nothing in it depends on them.
+  const base: NomnomInputs = {
+    config: overlays.prod.config,
+    topology: overlays.prod.topology,
+    image: inputs.image ?? defaultImage(inputs.version),
+    schemaHash,
+    nats: { monitoringEndpoint: natsMonitoringEndpoint(), account: NATS_ACCOUNT },
+  };
+
+  const namespaceObject: INamespace = {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name: KUBE_NAMESPACE, labels: { "pod-security.kubernetes.io/enforce": "restricted" } },
+  };
+  const namespace: Manifest = {
+    object: namespaceObject,
+    comments: { "metadata.labels": "every pod here runs as non-root, read-only, without capabilities" },
+  };
+  const baseFiles: Record<string, Manifest[]> = {
+    "namespace.yaml": [namespace],
+    "api.yaml": apiManifests(base),
+    "worker.yaml": workerManifests(base),
+    "migrate.yaml": migrateManifests(base),
+    "nats.yaml": natsManifests(overlays.prod.topology, OVERLAYS.prod.natsServers),
+    "network-policies.yaml": [natsNetworkPolicy()],
+  };
+  for (const [name, manifests] of Object.entries(baseFiles)) files.set(`base/${name}`, toYaml(manifests));
+  for (const e of entities) files.set(`base/entities/${e.name}`, e.text);
+  files.set(
+    "base/kustomization.yaml",
+    toYaml([{
+      object: kustomization({
+        resources: Object.keys(baseFiles),
+        configMapGenerator: [{ name: NAMES.entities, files: entities.map((e) => `entities/${e.name}`) }],
+      }),
+      comments: {
+        configMapGenerator:
+          `the entities folder, mounted at ${ENTITIES_DIR} (NOMNOM_ENTITIES); its hash in ` +
+          "the name rolls the pods when an entity changes",
+      },
+    }]),
+  );
+
+  for (const overlay of ["dev", "prod"] as const) {
+    const dir = `overlays/${overlay}`;
+    const { env, config, topology } = overlays[overlay];
+    files.set(`${dir}/settings.env`, envFile(env));
+    files.set(`${dir}/nats.conf`, natsConf(config, topology, OVERLAYS[overlay].natsServers));
+    const generators = [
+      { name: NAMES.settings, envs: ["settings.env"] },
+      { name: NAMES.natsConfig, files: ["nats.conf"] },
+    ];
+    if (overlay === "dev") {
+      files.set(`${dir}/postgres.yaml`, toYaml([...postgresManifests(), postgresNetworkPolicy()]));
+      files.set(
+        `${dir}/kustomization.yaml`,
+        toYaml([{
+          object: kustomization({
+            namespace: KUBE_NAMESPACE,
+            resources: ["../../base", "postgres.yaml"],
+            configMapGenerator: generators,
+            secretGenerator: [{ name: NAMES.databaseSecret, literals: [`url=${devDatabaseUrl()}`] }],
+            patches: devPatches(),
+          }),
+          comments: {
+            secretGenerator:
+              "the in-cluster PostgreSQL trusts nomnom's pods (NetworkPolicy): no password to keep",
+            patches: "one of everything",
+          },
+        }]),
+      );
+    } else {
+      files.set(
+        `${dir}/kustomization.yaml`,
+        toYaml([{
+          object: kustomization({
+            namespace: KUBE_NAMESPACE,
+            resources: ["../../base"],
+            configMapGenerator: generators,
+          }),
+          comments: {
+            resources:
+              `PostgreSQL is yours: create the Secret ${NAMES.databaseSecret} with key url first:\n` +
+              ` kubectl -n ${KUBE_NAMESPACE} create secret generic ${NAMES.databaseSecret} ` +
+              "--from-literal=url='postgres://user:password@host:5432/db?sslmode=require'",
+          },
+        }]),
+      );
+    }
+  }
+  return files;
+}
+
+function kustomization(fields: Record<string, unknown>): Manifest["object"] & Record<string, unknown> {
+  return { apiVersion: "kustomize.config.k8s.io/v1beta1", kind: "Kustomization", ...fields };
+}
+
+/** Strategic-merge patches (JSON merge for the ScaledObject, a custom resource) to one of everything. */
+function devPatches(): { patch: string; target: { kind: string; name: string } }[] {
+  const d = OVERLAYS.dev;
+  const patch = (apiVersion: string, kind: string, name: string, spec: Record<string, unknown>) => ({
+    target: { kind, name },
+    patch: JSON.stringify({ apiVersion, kind, metadata: { name }, spec }),
+  });
+  return [
+    patch("apps/v1", "StatefulSet", NAMES.nats, { replicas: d.natsServers }),
+    patch("autoscaling/v2", "HorizontalPodAutoscaler", NAMES.api, {
+      minReplicas: d.apiReplicas,
+      maxReplicas: d.apiReplicas,
+    }),
+    patch("keda.sh/v1alpha1", "ScaledObject", NAMES.worker, {
+      maxReplicaCount: d.maxWorkers,
+      fallback: { failureThreshold: 3, replicas: d.maxWorkers },
+    }),
+  ];
+}
+
+function envFile(env: Record<string, string>): string {
+  return `# ${HEADER}\n` + Object.entries(env).map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+}
+
+/** Manifests as one YAML stream, each with its comments above the fields they explain. */
+export function toYaml(manifests: Manifest[]): string {
+  return manifests.map((m, i) => {
+    const doc = new Document(m.object, { aliasDuplicateObjects: false });
+    if (i === 0) doc.commentBefore = ` ${HEADER}`;
+    for (const [path, comment] of Object.entries(m.comments ?? {})) commentAt(doc, path, comment);
+    return doc.toString({ lineWidth: 0 });
+  }).join("---\n");
+}
+
+function commentAt(doc: Document, path: string, comment: string): void {
+  const keys = path.split(".").map((k) => /^\d+$/.test(k) ? Number(k) : k);
+  const last = keys.pop()!;
+  const parent = keys.length ? doc.getIn(keys, true) : doc.contents;
+  const text = comment.split("\n").map((l) => ` ${l}`).join("\n");
+  let target: Node | undefined;
+  if (isSeq(parent) && typeof last === "number") target = parent.items[last] as Node;
+  if (isMap(parent)) {
+    const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === last);
+    target = pair?.key as Node | undefined;
+  }
+  if (!target) throw new Error(`No field "${path}" to comment on`);
+  target.commentBefore = text;
+}
+
+/** What the tests and the command need besides the files: each overlay's config and topology. */
+export function overlayContext(inputs: Pick<RenderInputs, "config" | "registry">, overlay: OverlayName): {
+  env: Record<string, string>;
+  config: Config;
+  topology: Topology;
+} {
+  const env = overlaySettings(inputs.config, overlay);
+  // What the overlay's pods load from settings.env (the database URL, a file, changes none of it).
+  const config = loadConfig([], env);
+  return { env, config, topology: createTopology(config, inputs.registry) };
+}

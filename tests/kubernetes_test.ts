@@ -1,0 +1,283 @@
+/**
+ * No cluster runs here, so deploy/kubernetes/ is checked against the program: it is exactly what
+ * `nomnom kubernetes` renders, every object validates against the Kubernetes and KEDA schemas, kustomize renders
+ * both overlays, every env var is a nomnom setting, the KEDA trigger names the topology's stream and consumer,
+ * grace periods cover drain + shutdown, NATS can hold what the streams reserve, and secrets are only referenced.
+ * (tests/kubernetes_roles_test.ts asks the running roles and NATS for the ports and probe paths.)
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
+import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
+import { Job } from "kubernetes-models/batch/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
+import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1";
+import { describeSettings, loadConfig } from "../src/config.ts";
+import { readEntityFiles } from "../src/cli/kubernetes.ts";
+import { NATS_ACCOUNT, NATS_PORTS } from "../src/kubernetes/nats.ts";
+import { overlayContext, type OverlayName, OVERLAYS, renderKubernetes } from "../src/kubernetes/render.ts";
+import { loadRegistry } from "../src/registry/load.ts";
+import { ENVELOPE_BYTES, storageReservation } from "../src/stream/topology.ts";
+import { VERSION } from "../src/version.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const DEPLOY = join(ROOT, "deploy/kubernetes");
+/** What the committed files were rendered from: nomnom's defaults and the example entities. */
+const config = loadConfig([], {});
+const registry = await loadRegistry(join(ROOT, "entities"));
+const rendered = renderKubernetes({
+  config,
+  registry,
+  entities: await readEntityFiles(join(ROOT, "entities")),
+  version: VERSION,
+});
+const hasKubectl = (() => {
+  try {
+    execFileSync("kubectl", ["version", "--client"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; [key: string]: unknown };
+// deno-lint-ignore no-explicit-any
+type Any = any;
+const MODELS: Record<string, new (data: Any) => { validate(): void }> = {
+  "v1/Namespace": Namespace,
+  "v1/Service": Service,
+  "v1/ConfigMap": ConfigMap,
+  "v1/Secret": Secret,
+  "apps/v1/Deployment": Deployment,
+  "apps/v1/StatefulSet": StatefulSet,
+  "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+  "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "batch/v1/Job": Job,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
+  "keda.sh/v1alpha1/ScaledObject": ScaledObject,
+};
+
+function parseObjects(text: string): K8sObject[] {
+  return parseAllDocuments(text).map((d) => d.toJS() as K8sObject).filter((o) =>
+    o && o.kind !== "Kustomization"
+  );
+}
+
+/** The objects an overlay deploys: kubectl's rendering where kubectl exists, else base + overlay files as written. */
+function overlayObjects(overlay: OverlayName): K8sObject[] {
+  if (hasKubectl) {
+    return parseObjects(
+      execFileSync("kubectl", ["kustomize", join(DEPLOY, "overlays", overlay)], { encoding: "utf8" }),
+    );
+  }
+  return [...rendered].filter(([p]) =>
+    p.endsWith(".yaml") && (p.startsWith("base/") || p.startsWith(`overlays/${overlay}/`))
+  )
+    .filter(([p]) => !p.startsWith("base/entities/")).flatMap(([, text]) => parseObjects(text));
+}
+
+function find(objects: K8sObject[], kind: string, name: string): Any {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  assert.ok(found, `${kind} ${name} is deployed`);
+  return found;
+}
+
+function settingsEnv(overlay: OverlayName): Record<string, string> {
+  const text = rendered.get(`overlays/${overlay}/settings.env`)!;
+  return Object.fromEntries(
+    text.split("\n").filter((l) => l && !l.startsWith("#")).map((
+      l,
+    ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name))).sort();
+}
+
+Deno.test("deploy/kubernetes/ is exactly what `nomnom kubernetes` renders (run it with --out deploy/kubernetes)", async () => {
+  assert.deepEqual(await listFiles(DEPLOY), [...rendered.keys()].sort(), "the same files");
+  for (const [path, text] of rendered) {
+    assert.equal(await readFile(join(DEPLOY, path), "utf8"), text, `${path} is up to date`);
+  }
+});
+
+Deno.test({
+  name: hasKubectl
+    ? "kubectl kustomize renders both overlays"
+    : "kubectl kustomize renders both overlays (SKIPPED: kubectl is not on PATH; the schema checks use the files as written)",
+  ignore: !hasKubectl,
+  fn() {
+    for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+      const kinds = overlayObjects(overlay).map((o) => o.kind);
+      for (const kind of ["Deployment", "StatefulSet", "ScaledObject", "Job", "ConfigMap", "NetworkPolicy"]) {
+        assert.ok(kinds.includes(kind), `${overlay} renders a ${kind}`);
+      }
+    }
+  },
+});
+
+Deno.test("every object of both overlays validates against the Kubernetes and KEDA schemas", () => {
+  for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+    for (const object of overlayObjects(overlay)) {
+      const Model = MODELS[`${object.apiVersion}/${object.kind}`];
+      assert.ok(Model, `${overlay}: ${object.apiVersion} ${object.kind} has a schema to check against`);
+      assert.doesNotThrow(
+        () => new Model(object).validate(),
+        `${overlay}: ${object.kind} ${object.metadata.name}`,
+      );
+    }
+  }
+  assert.throws(() =>
+    new Deployment({ metadata: { name: "x" }, spec: { replicas: "two" } } as Any).validate()
+  );
+});
+
+Deno.test("every env var of a nomnom container is a nomnom setting, and settings.env loads as the overlay's config", () => {
+  const known = new Set(describeSettings().flatMap((s) => [s.env, ...(s.envFile ? [s.envFile] : [])]));
+  for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+    const env = settingsEnv(overlay);
+    for (const name of Object.keys(env)) {
+      assert.ok(known.has(name), `${overlay}/settings.env: ${name} is a setting`);
+    }
+    assert.deepEqual(loadConfig([], env), overlayContext({ config, registry }, overlay).config);
+    for (const object of overlayObjects(overlay).filter((o) => o.metadata.name.startsWith("nomnom-"))) {
+      for (const c of (object as Any).spec?.template?.spec?.containers ?? []) {
+        for (const { name } of c.env ?? []) {
+          assert.ok(known.has(name), `${object.metadata.name}: ${name} is a setting`);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("the KEDA trigger names the stream and consumer of the topology and the NATS manifests' monitoring endpoint", () => {
+  for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+    const objects = overlayObjects(overlay);
+    const { topology } = overlayContext({ config: loadConfig([], settingsEnv(overlay)), registry }, overlay);
+    const trigger = find(objects, "ScaledObject", "nomnom-worker").spec.triggers[0];
+    assert.equal(trigger.type, "nats-jetstream");
+    assert.equal(trigger.metadata.stream, topology.consumer.stream);
+    assert.equal(trigger.metadata.consumer, topology.consumer.durable_name);
+    assert.equal(trigger.metadata.account, NATS_ACCOUNT);
+    assert.equal(trigger.metadata.useHttps, "false");
+    // On a cluster KEDA asks <server_name>.<endpoint host>: the headless Service of the StatefulSet, by FQDN.
+    const nats = find(objects, "StatefulSet", "nats");
+    const [host, port] = trigger.metadata.natsServerMonitoringEndpoint.split(":");
+    assert.equal(host, `${nats.spec.serviceName}.${nats.metadata.namespace ?? "nomnom"}.svc.cluster.local`);
+    assert.equal(find(objects, "Service", nats.spec.serviceName).spec.clusterIP, "None");
+    const monitor = nats.spec.template.spec.containers[0].ports.find((p: Any) => p.name === "monitor");
+    assert.equal(Number(port), monitor.containerPort);
+    const conf = rendered.get(`overlays/${overlay}/nats.conf`)!;
+    assert.match(conf, new RegExp(`^http_port: ${port}$`, "m"));
+    assert.match(conf, /^server_name: \$POD_NAME/m, "server_name is the pod name, as KEDA assumes");
+    assert.ok(
+      nats.spec.template.spec.containers[0].env.some((e: Any) =>
+        e.name === "POD_NAME" && e.valueFrom.fieldRef.fieldPath === "metadata.name"
+      ),
+    );
+  }
+});
+
+Deno.test("grace periods cover the configured drain and shutdown timeout, and the API rolls without losing capacity", () => {
+  for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+    const objects = overlayObjects(overlay);
+    const c = loadConfig([], settingsEnv(overlay));
+    const api = find(objects, "Deployment", "nomnom-api").spec;
+    const worker = find(objects, "Deployment", "nomnom-worker").spec;
+    assert.ok(
+      api.template.spec.terminationGracePeriodSeconds * 1000 > c.shutdownDrainMs + c.shutdownTimeoutMs,
+    );
+    assert.ok(worker.template.spec.terminationGracePeriodSeconds * 1000 > c.shutdownTimeoutMs);
+    assert.equal(api.strategy.rollingUpdate.maxUnavailable, 0);
+    const hpa = find(objects, "HorizontalPodAutoscaler", "nomnom-api").spec;
+    if (overlay === "prod") assert.ok(hpa.minReplicas >= 2, "at least two API pods");
+    for (const d of [api, worker]) {
+      const s = d.template.spec;
+      assert.equal(s.securityContext.runAsNonRoot, true);
+      assert.equal(s.containers[0].securityContext.readOnlyRootFilesystem, true);
+      assert.ok(s.containers[0].resources.requests && s.containers[0].resources.limits.memory);
+    }
+  }
+});
+
+Deno.test("each NATS server can reserve what the streams ask for, and nats-server accepts the configuration", () => {
+  for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+    const objects = overlayObjects(overlay);
+    const c = loadConfig([], settingsEnv(overlay));
+    const { topology } = overlayContext({ config: c, registry }, overlay);
+    const conf = rendered.get(`overlays/${overlay}/nats.conf`)!;
+    const maxFileStore = Number(/^\s*max_file_store: (\d+)$/m.exec(conf)![1]);
+    const { perServer, total, servers } = storageReservation(topology);
+    const nats = find(objects, "StatefulSet", "nats");
+    assert.ok(
+      maxFileStore > perServer,
+      `${overlay}: max_file_store ${maxFileStore} > ${perServer} reserved per server`,
+    );
+    assert.ok(maxFileStore * nats.spec.replicas >= total, "the cluster holds every replica");
+    assert.ok(nats.spec.replicas >= servers, `${overlay}: ${servers} replicas need as many NATS servers`);
+    const volume = nats.spec.volumeClaimTemplates[0].spec.resources.requests.storage;
+    assert.ok(
+      Number(/^(\d+)Gi$/.exec(volume)![1]) * 1024 ** 3 >= maxFileStore,
+      "the volume holds max_file_store",
+    );
+    assert.ok(Number(/^max_payload: (\d+)/m.exec(conf)![1]) >= c.limits.messageBytes + ENVELOPE_BYTES);
+    const routes = /routes: \[(.*)\]/.exec(conf)?.[1].split(", ") ?? [];
+    assert.equal(routes.length, nats.spec.replicas > 1 ? nats.spec.replicas : 0, "a route to every server");
+    assert.deepEqual(
+      c.natsUrl!.split(","),
+      Array.from(
+        { length: nats.spec.replicas },
+        (_, i) => `nats://nats-${i}.${nats.spec.serviceName}:${NATS_PORTS.client}`,
+      ),
+      "NATS_URL lists every server",
+    );
+    execFileSync("nats-server", ["-t", "-c", join(DEPLOY, "overlays", overlay, "nats.conf")], {
+      env: { ...Deno.env.toObject(), POD_NAME: "nats-0" },
+      stdio: "pipe",
+    });
+  }
+});
+
+Deno.test("secrets are referenced, never inlined: the database URL is a mounted file; NATS and PostgreSQL stay private", () => {
+  for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+    const objects = overlayObjects(overlay);
+    assert.ok(!("DATABASE_URL" in settingsEnv(overlay)));
+    for (const name of ["nomnom-api", "nomnom-worker"]) {
+      const spec = find(objects, "Deployment", name).spec.template.spec;
+      const file = spec.containers[0].env.find((e: Any) => e.name === "DATABASE_URL_FILE").value;
+      const mount = spec.containers[0].volumeMounts.find((m: Any) => file.startsWith(m.mountPath + "/"));
+      const volume = spec.volumes.find((v: Any) => v.name === mount.name);
+      assert.match(volume.secret.secretName, /^nomnom-database/, `${name} reads the URL from the Secret`);
+    }
+    const secrets = objects.filter((o) => o.kind === "Secret");
+    if (overlay === "prod") {
+      assert.deepEqual(secrets, [], "prod's Secret is the operator's, not in the manifests");
+    }
+    for (const s of secrets as Any[]) {
+      const url = new URL(hasKubectl ? atob(s.data.url) : s.stringData.url);
+      assert.equal(url.password, "", "the dev database URL carries no password");
+    }
+    const policy = find(objects, "NetworkPolicy", "nats").spec;
+    const monitor = policy.ingress.find((r: Any) => r.ports.some((p: Any) => p.port === NATS_PORTS.monitor));
+    assert.ok(
+      monitor.from.some((f: Any) =>
+        f.namespaceSelector?.matchLabels["kubernetes.io/metadata.name"] === "keda"
+      ),
+    );
+    const client = policy.ingress.find((r: Any) => r.ports.some((p: Any) => p.port === NATS_PORTS.client));
+    assert.deepEqual(client.from, [{ podSelector: { matchLabels: { "app.kubernetes.io/name": "nomnom" } } }]);
+    if (overlay === "dev") {
+      const pg = find(objects, "NetworkPolicy", "postgres").spec;
+      assert.deepEqual(pg.ingress[0].from, [{
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "nomnom" } },
+      }]);
+    }
+  }
+});
