@@ -5,6 +5,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
+# npm ci's postinstall applies these to node_modules (patch-package): postgres.js's closed-socket crash fix.
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY . .
 # Identifiers are not minified: libraries name errors after their class (postgres.js: this.constructor.name), and

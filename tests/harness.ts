@@ -19,7 +19,6 @@ import { run, type Running } from "../src/app.ts";
 import { type Config, loadConfig } from "../src/config.ts";
 import { createLogger, type Logger, silentLogger } from "../src/log.ts";
 import { migrate } from "../src/db/migrate.ts";
-import { isPostgresJsClosedSocketRace } from "../src/db/postgres_guard.ts";
 import { loadRegistry } from "../src/registry/load.ts";
 import type { Registry } from "../src/registry/types.ts";
 import { createTopology, type Topology } from "../src/stream/topology.ts";
@@ -27,11 +26,6 @@ import { type Child, type NomnomOptions, startNomnom } from "./child.ts";
 
 export { waitForStatus } from "./wait.ts";
 export { waitFor } from "./wait.ts";
-
-// The same guard main.ts installs: tests cut database connections on purpose (see src/db/postgres_guard.ts).
-globalThis.addEventListener("error", (event) => {
-  if (isPostgresJsClosedSocketRace(event.error)) event.preventDefault();
-});
 
 export const NATS_URL = process.env.NOMNOM_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 const PG_URL = process.env.NOMNOM_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";

@@ -8,8 +8,11 @@
 import { setTimeout } from "node:timers";
 import type { Logger } from "../log.ts";
 
-/** No 503 for this long and the outage counts as over. */
-export const OUTAGE_QUIET_MS = 5_000;
+/**
+ * No 503 for this long and the outage counts as over. Longer than a refusal can take to come (a request waits up
+ * to the 10 s connect timeout for PostgreSQL), or a few slow refusals would count as several outages.
+ */
+export const OUTAGE_QUIET_MS = 30_000;
 
 export type OutageLog = {
   /** A request was answered 503 because `dependency` (e.g. "PostgreSQL") is unavailable. */

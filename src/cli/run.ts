@@ -1,7 +1,6 @@
 /** `nomnom [run]`: start the role's modules (src/app.ts), print the banner, stop gracefully on a signal. */
 import process from "node:process";
 import { run } from "../app.ts";
-import { isPostgresJsClosedSocketRace } from "../db/postgres_guard.ts";
 import { createBanner } from "./banner.ts";
 import { createCliLogger, defineCommand, loadEntities } from "./command.ts";
 import { requireServices } from "./services.ts";
@@ -20,10 +19,9 @@ export const runCommand = defineCommand({
     if (config.role !== "all") requireServices(config, `--role=${config.role}`, ["nats-url", "database-url"]);
     const log = createCliLogger(config, config.role);
     const registry = await loadEntities(config.entitiesDir);
+    // Nothing is expected here: postgres.js's write on a closed socket, which used to land here when PostgreSQL
+    // cut a connection, is patched at its source (patches/postgres+3.4.9.patch).
     process.on("uncaughtException", (error) => {
-      if (isPostgresJsClosedSocketRace(error)) {
-        return log.warn("ignored postgres.js write on a closed connection");
-      }
       log.error("uncaught exception; exiting", { error });
       process.exit(1);
     });
