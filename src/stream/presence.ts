@@ -5,7 +5,7 @@
  * table would need an expiry to guess that). NATS has no cheaper way: consumer info does not list the clients
  * pulling, and the server's connection list needs the system account.
  */
-import type { NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
 import { hostname } from "node:os";
 import process from "node:process";
 import type { Topology } from "./topology.ts";
@@ -43,12 +43,20 @@ export async function readPresence(
   topology: Topology,
   waitMs = PRESENCE_WAIT_MS,
 ): Promise<WorkerPresence[]> {
-  const answers = await nc.requestMany(topology.presenceSubject, "", { strategy: "timer", maxWait: waitMs });
   const workers: WorkerPresence[] = [];
-  for await (const msg of answers) {
-    try {
-      workers.push(msg.json<WorkerPresence>());
-    } catch { /* not one of ours */ }
+  try {
+    const answers = await nc.requestMany(topology.presenceSubject, "", {
+      strategy: "timer",
+      maxWait: waitMs,
+    });
+    for await (const msg of answers) {
+      try {
+        workers.push(msg.json<WorkerPresence>());
+      } catch { /* not one of ours */ }
+    }
+  } catch (error) {
+    // The server's answer when nobody subscribes: no worker is connected, which is a figure, not a failure.
+    if (!(error instanceof NoRespondersError)) throw error;
   }
   return workers.sort((a, b) => a.name.localeCompare(b.name) || a.pid - b.pid);
 }
