@@ -98,7 +98,16 @@ Deno.test("rows are PostgreSQL's own text of every value, paged without gaps, an
   await using env = await createTestEnv({ entities: dir.path });
   const all = await env.start("all");
   const ids: string[] = [];
-  for (const at of ["2026-11-23T10:15:00.123456+02:00", "2026-11-23T10:16:00Z", "2026-11-23T10:17:00.5Z"]) {
+  // Eleven rows: ids 1 to 11, so that an order by the ids' text ("9" after "11") would show.
+  const times = Array.from({ length: 8 }, (_, i) => `2026-11-24T00:00:0${i}Z`);
+  for (
+    const at of [
+      "2026-11-23T10:15:00.123456+02:00",
+      ...times,
+      "2026-11-23T10:16:00Z",
+      "2026-11-23T10:17:00.5Z",
+    ]
+  ) {
     const r = await post(`${all.url}/ingest/message/Ledger`, ledger(at));
     assert.equal(r.status, 202, JSON.stringify(r.body));
     ids.push(r.body.message_id as string);
@@ -106,24 +115,33 @@ Deno.test("rows are PostgreSQL's own text of every value, paged without gaps, an
   await waitForStatus(env.sql, ids, "completed");
 
   const get = async (path: string) => (await (await fetch(`${all.url}${path}`)).json()) as RowsPage;
-  const first = await get("/dashboard/api/rows/Ledger?limit=2");
-  const second = await get(`/dashboard/api/rows/Ledger?limit=2&before=${first.next_before}`);
+  const first = await get("/dashboard/api/rows/Ledger?limit=8");
+  const second = await get(`/dashboard/api/rows/Ledger?limit=8&before=${first.next_before}`);
   assert.equal(second.next_before, null);
   const rows = [...first.rows, ...second.rows];
-  assert.equal(rows.length, 3, "two pages hold every row once");
+  assert.equal(rows.length, 11, "two pages hold every row once");
+  assert.deepEqual(
+    rows.map((r) => r[0]),
+    ["11", "10", "9", "8", "7", "6", "5", "4", "3", "2", "1"],
+    "newest first",
+  );
 
   // The oracle: PostgreSQL's text of each column, newest first.
   const cols = first.columns.map((c) => `"${c}"::text`).join(", ");
-  const expected = await env.sql.unsafe(`SELECT ${cols} FROM ledgers ORDER BY id DESC`).values();
+  const expected = await env.sql.unsafe(`SELECT ${cols} FROM ledgers AS t ORDER BY t.id DESC`).values();
   assert.deepEqual(rows, [...expected].map((r) => [...r]));
-  const row = Object.fromEntries(first.columns.map((c, i) => [c, rows[2][i]]));
+  const at = first.columns.indexOf("at");
+  const index = rows.findIndex((r) => r[at] === "2026-11-23 08:15:00.123456+00");
+  assert.ok(index >= 0, "timestamptz with its microseconds, in UTC as the session shows it");
+  const row = Object.fromEntries(first.columns.map((c, i) => [c, rows[index][i]]));
   assert.equal(row.account, "9007199254740993", "a bigint beyond 2^53, not rounded");
   assert.equal(row.amount, "12345678901234567890.1234567890", "numeric with every digit and its scale");
-  assert.equal(row.at, "2026-11-23 08:15:00.123456+00", "timestamptz with its microseconds");
   assert.equal(row.meta, '{"n": 1.5, "note": "ü"}', "jsonb as the server prints it");
 
   const children = await get(
-    `/dashboard/api/rows/LedgerLine?root_key=${encodeURIComponent(first.root_keys![0])}`,
+    `/dashboard/api/rows/LedgerLine?root_key=${
+      encodeURIComponent([...first.root_keys!, ...second.root_keys!][index])
+    }`,
   );
   const big = children.columns.indexOf("big");
   assert.deepEqual(children.rows.map((r) => r[big]).sort(), ["-5", "922337203685477580"]);

@@ -62,22 +62,24 @@ export async function readRows(
   // _root_key with the same canonicalization (src/registry/key.ts).
   const keyColumns = withKeys ? (s.naturalKey ? s.key : ["_message_id"]) : [];
   const select = [
-    ...columns.map((c) => `${sqlIdent(c)}::text`),
-    ...keyColumns.map((c) => `to_json(${sqlIdent(c)})::text`),
+    // Qualified with the table's alias: ORDER BY "id" would otherwise sort by the text output column of that
+    // name ("99" after "946").
+    ...columns.map((c) => `t.${sqlIdent(c)}::text AS ${sqlIdent(c)}`),
+    ...keyColumns.map((c) => `to_json(t.${sqlIdent(c)})::text`),
   ];
   const where: string[] = [];
   const params: string[] = [];
   if (query.before !== undefined) {
     params.push(query.before);
-    where.push(`${sqlIdent(s.idColumn)} < $${params.length}::bigint`);
+    where.push(`t.${sqlIdent(s.idColumn)} < $${params.length}::bigint`);
   }
   if (query.rootKey !== undefined) {
     params.push(query.rootKey);
-    where.push(`"_root_key" = $${params.length}`);
+    where.push(`t."_root_key" = $${params.length}`);
   }
-  const text = `SELECT ${select.join(", ")} FROM ${sqlIdent(s.table)}` +
+  const text = `SELECT ${select.join(", ")} FROM ${sqlIdent(s.table)} AS t` +
     (where.length ? ` WHERE ${where.join(" AND ")}` : "") +
-    ` ORDER BY ${sqlIdent(s.idColumn)} DESC LIMIT ${limit + 1}`;
+    ` ORDER BY t.${sqlIdent(s.idColumn)} DESC LIMIT ${limit + 1}`;
   const result = await sql.unsafe(text, params).values();
   const page = result.slice(0, limit) as unknown as (string | null)[][];
   const rows = page.map((r) => r.slice(0, columns.length));

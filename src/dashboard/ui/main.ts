@@ -173,7 +173,9 @@ function renderCards() {
           stat("retrying", e.retrying, "retrying", e.retrying ? "warn" : ""),
           stat("dead", e.dlq, "dlq", e.dlq ? "bad" : ""),
         ),
-        r ? sparkline(r.completed.map((v) => v / (state.rates!.bucket_seconds)), "c-completed") : null,
+        r
+          ? sparkline(r.completed.slice(0, -1).map((v) => v / state.rates!.bucket_seconds), "c-completed")
+          : null,
         h(
           "div",
           { class: "tables small" },
@@ -199,7 +201,8 @@ function renderChart(r: Rates) {
       (acc, s) => acc.map((v, i) => v + pick(s)[i]),
       r.accepted_here.map(() => 0),
     );
-  const perSecond = (values: number[]) => values.map((v) => v / r.bucket_seconds);
+  // The current bucket is still filling: drawn, it would show every rate falling to zero at "now".
+  const perSecond = (values: number[]) => values.slice(0, -1).map((v) => v / r.bucket_seconds);
   const series: Series[] = [
     { name: "accepted (this process)", cls: "c-accepted", values: perSecond(r.accepted_here) },
     { name: "completed", cls: "c-completed", values: perSecond(sum((s) => s.completed)) },
