@@ -9,6 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createTempDir, createTestEnv, post, waitFor, waitForStatus } from "./harness.ts";
 import type { Overview, RowsPage } from "../src/dashboard/ui/types.ts";
+import { DashboardRows } from "../src/api/contract.ts";
 
 const LEDGER = `entity:
   name: Ledger
@@ -118,6 +119,9 @@ Deno.test("rows are PostgreSQL's own text of every value, paged without gaps, an
   const first = await get("/dashboard/api/rows/Ledger?limit=8");
   const second = await get(`/dashboard/api/rows/Ledger?limit=8&before=${first.next_before}`);
   assert.equal(second.next_before, null);
+  for (const page of [first, second]) {
+    assert.ok(DashboardRows.strict().safeParse(page).success, "a page is what the contract documents");
+  }
   const rows = [...first.rows, ...second.rows];
   assert.equal(rows.length, 11, "two pages hold every row once");
   assert.deepEqual(

@@ -225,6 +225,37 @@ export type Ready = z.output<typeof Ready>;
 export const REQUEST_SCHEMAS = { MessageId, StatusRequest, ReplayRequest } as const;
 
 /** Response bodies, by their OpenAPI component name (described as the API writes them). */
+/** A page of the dashboard's data view (src/dashboard/rows.ts): each value PostgreSQL's text of it, or null. */
+export const DashboardRows = z.object({
+  entity: z.string(),
+  table: z.string(),
+  columns: z.array(z.string()),
+  rows: z.array(z.array(z.string().nullable())).meta({ description: "Per row, its values in column order" }),
+  root_keys: z.array(z.string()).optional().meta({
+    description: "Root entities with derived ones: per row, the root_key that selects its derived rows",
+  }),
+  next_before: z.string().nullable().meta({ description: "Pass as before= for the next, older page" }),
+});
+
+/** The entities and tables the dashboard lays out. */
+export const DashboardEntities = z.object({
+  namespace: z.string(),
+  version: z.string(),
+  entities: z.array(z.object({
+    name: z.string(),
+    kind: z.enum(["root", "derived", "reference"]),
+    doc: z.string().nullable(),
+    root: z.string(),
+    ingestible: z.boolean(),
+    table: z.string().nullable(),
+    columns: z.array(z.string()),
+    key: z.array(z.string()),
+    derived: z.array(z.string()).meta({
+      description: "Stored derived entities whose rows carry its root_key",
+    }),
+  })),
+});
+
 export const RESPONSE_SCHEMAS = {
   MessageId,
   Error: ErrorBody,
@@ -243,6 +274,8 @@ export const RESPONSE_SCHEMAS = {
   Check,
   Health,
   Ready,
+  DashboardRows,
+  DashboardEntities,
 } as const;
 
 /**

@@ -110,9 +110,14 @@ export function createDashboardRoutes(deps: DashboardDeps): Hono {
   return app;
 }
 
-const json = (description: string) => ({
+/** A JSON answer; `component` names its schema in the API contract (src/api/contract.ts). */
+const json = (description: string, component?: string) => ({
   description,
-  content: { "application/json": { schema: { type: "object" } } },
+  content: {
+    "application/json": {
+      schema: component ? { $ref: `#/components/schemas/${component}` } : { type: "object" },
+    },
+  },
 });
 const err = {
   description: "Error",
@@ -178,7 +183,7 @@ export const DASHBOARD_OPENAPI_PATHS = {
     get: {
       summary: "Entities and tables the dashboard shows",
       operationId: "dashboardEntities",
-      responses: { "200": json("Entities") },
+      responses: { "200": json("Entities", "DashboardEntities") },
     },
   },
   "/dashboard/api/rows/{entity}": {
@@ -201,7 +206,12 @@ export const DASHBOARD_OPENAPI_PATHS = {
         },
         { name: "root_key", in: "query", required: false, schema: { type: "string" } },
       ],
-      responses: { "200": json("A page of rows"), "400": err, "404": err, "503": unavailable },
+      responses: {
+        "200": json("A page of rows", "DashboardRows"),
+        "400": err,
+        "404": err,
+        "503": unavailable,
+      },
     },
   },
   "/dashboard/api/sample/{entity}": {

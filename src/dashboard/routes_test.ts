@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { errorResponse } from "../api/http_error.ts";
+import { DashboardEntities } from "../api/contract.ts";
 import type { Sql } from "../db/connect.ts";
 import { silentLogger } from "../log.ts";
 import { loadRegistry } from "../registry/load.ts";
@@ -77,6 +78,7 @@ Deno.test("the page loads nothing from elsewhere, and the sample route gives eac
       "a derived entity is not posted",
     );
     const entities = await (await app.request("/api/entities")).json();
+    assert.ok(DashboardEntities.strict().safeParse(entities).success, "the answer is the contract's");
     const order = entities.entities.find((e: { name: string }) => e.name === "Order");
     assert.deepEqual(order.derived, ["OrderLineItem"]);
   } finally {

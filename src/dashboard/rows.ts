@@ -4,22 +4,15 @@
  * of it (`col::text`): bigint beyond 2^53, numeric with its scale, timestamps with microseconds and JSON arrive
  * exactly as the database holds them (a JSON number in a browser would round them), and SQL NULL stays null.
  */
+import type { z } from "zod";
+import type { DashboardRows } from "../api/contract.ts";
 import type { Sql } from "../db/connect.ts";
 import { canonicalKeyValue } from "../registry/key.ts";
 import { DERIVED_META_COLUMNS, META_COLUMNS, sqlIdent } from "../registry/names.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 
 /** One page of rows: column names, then each row's values as PostgreSQL's text (null for NULL). */
-export type RowsPage = {
-  entity: string;
-  table: string;
-  columns: string[];
-  rows: (string | null)[][];
-  /** Root entities with derived ones: per row, the `_root_key` its derived rows carry. */
-  root_keys?: string[];
-  /** Pass as `before` for the next (older) page; null on the last page. */
-  next_before: string | null;
-};
+export type RowsPage = z.output<typeof DashboardRows>;
 
 export type RowsQuery = { before?: string; limit?: number; rootKey?: string };
 
