@@ -32,6 +32,7 @@ import { loadRegistry } from "../src/registry/load.ts";
 import { createEnvelopeHeaders } from "../src/stream/envelope.ts";
 import { ensureTopology } from "../src/stream/ensure.ts";
 import { createTopology } from "../src/stream/topology.ts";
+import { nomnomCommand, type NomnomRuntime } from "./nomnom_command.ts";
 import { generateOrders, type Order } from "./orders.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -62,11 +63,11 @@ type Row = {
   note?: string;
 };
 const rows: Row[] = [];
-const bunImageEnv = Object.fromEntries(
-  [...(await readFile(join(ROOT, "Dockerfile"), "utf8")).matchAll(/\b(BUN_JSC_\w+)=(\S+)/g)].map((
-    m,
-  ) => [m[1], m[2]]),
-);
+const commands = {
+  deno: await nomnomCommand("deno"),
+  bun: await nomnomCommand("bun"),
+  binary: binary ? await nomnomCommand("binary", binary) : undefined,
+};
 const log = (line: string) => console.error(`[bench] ${line}`);
 
 // ---------- setup ----------
@@ -119,15 +120,10 @@ function startNomnom(
   args: string[],
   rt = runtime,
 ): { child: ChildProcess; url: () => Promise<string>; err: () => string } {
-  const [cmd, pre] = rt === "binary"
-    ? [binary!, []]
-    : rt === "bun"
-    ? [join(ROOT, "node_modules/.bin/bun"), ["run", join(ROOT, "main.ts")]]
-    : [join(ROOT, "node_modules/.bin/deno"), ["run", "-A", join(ROOT, "main.ts")]];
   // Bun runs with the JSC settings the image sets (ENV BUN_JSC_* in the Dockerfile), so that the figures are
   // the image's.
-  const env = rt === "deno" ? process.env : { ...bunImageEnv, ...process.env };
-  const child = spawn(cmd, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  const { command, args: pre, env } = commands[rt as NomnomRuntime]!;
+  const child = spawn(command, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   children.push(child);
   let out = "";
   let err = "";

@@ -1,0 +1,48 @@
+/**
+ * The quick subset of the chaos suite (`deno task chaos --quick` runs them all; chaos/scenarios.ts): one fault
+ * of each kind against an API and two workers in their own processes, on the suite's own nats-servers and
+ * PostgreSQL. Each step asserts the invariant by id (every 202'd message completed or dead-lettered exactly
+ * once, nothing lost, stuck or orphaned, the streams empty, no 5xx but 503) and the scenario's bounds.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runScenario, suiteSettings } from "../chaos/run.ts";
+import { SCENARIOS } from "../chaos/scenarios.ts";
+import { startPrivatePostgres } from "../chaos/services.ts";
+import "./harness.ts"; // its guard for postgres.js writes on connections the scenarios cut
+
+/** One fault of each kind; `sigterm` (a second process fault) runs in the full suite only. */
+const QUICK = ["worker-kill", "poison"];
+
+Deno.test({
+  name: "chaos, quick: under each fault every accepted message ends completed or dead-lettered, exactly once",
+  // Child processes and the connections the faults cut outlive single steps; each step tears its system down.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const logDir = await mkdtemp(join(tmpdir(), "nomnom-chaos-test-"));
+    const pg = await startPrivatePostgres();
+    let failed = false;
+    try {
+      for (const scenario of SCENARIOS.filter((s) => QUICK.includes(s.name))) {
+        await t.step(`${scenario.name}: ${scenario.fault}`, async () => {
+          const result = await runScenario(scenario, pg, {
+            runtime: "deno",
+            logDir,
+            quick: true,
+            ...suiteSettings(true),
+          });
+          failed ||= result.violations.length > 0;
+          const story = [...result.timeline, JSON.stringify(result.examples), `process logs: ${logDir}`];
+          assert.deepEqual(result.violations, [], story.join("\n"));
+          assert.ok(result.accepted > 0, "the load got 202s");
+        });
+      }
+    } finally {
+      await pg.close();
+      if (!failed) await rm(logDir, { recursive: true, force: true });
+    }
+  },
+});
