@@ -112,6 +112,7 @@ export async function runScenario(
       settleMs += again;
       event(`settled again in ${round(again)} s`);
     }
+    timeline.push(...system.notes.map((n) => `note: ${n}`));
     const verdict = await checkInvariant(
       system,
       load.stats.accepted,

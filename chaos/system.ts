@@ -52,6 +52,8 @@ export type System = {
   sql: postgres.Sql;
   namespace: string;
   crashes: Crash[];
+  /** What went wrong without breaking the invariant (a start that failed and was retried). */
+  notes: string[];
   close(): Promise<void>;
 };
 
@@ -67,6 +69,7 @@ function createProcess(
   args: string[],
   options: RunOptions,
   crashes: Crash[],
+  notes: string[],
 ): NomnomProcess {
   let child: ChildProcess | undefined;
   let tail = "";
@@ -76,6 +79,41 @@ function createProcess(
   /** Set when the scenario sends a signal: that exit is not a crash. */
   let expected = false;
   const log = createWriteStream(join(options.logDir, `${name}.log`), { flags: "a" });
+  /** One start: spawn, then wait for /ready (rejects at once if the process exits first). */
+  const launch = async () => {
+    const { command, args: pre, env } = await nomnomCommand(options.runtime, options.binary);
+    const portFlag = role === "api" ? `--port=${port}` : `--ops-port=${port}`;
+    const started = spawn(command, [...pre, `--role=${role}`, portFlag, ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...env, LOG_FORMAT: "json" },
+    });
+    child = started;
+    expected = false;
+    let ready = false;
+    started.stderr!.on("data", (chunk: Buffer) => {
+      log.write(chunk);
+      tail = (tail + chunk.toString()).slice(-TAIL);
+      const lines = (partial + chunk.toString()).split("\n");
+      partial = lines.pop()!;
+      errors += lines.filter((l) => l.includes('"level":"error"')).length;
+    });
+    exited = new Promise((resolve) =>
+      started.once("exit", (code, signal) => {
+        if (!expected && ready) crashes.push({ process: name, code, signal, log: tail.slice(-4000) });
+        resolve(code ?? signal);
+      })
+    );
+    const answering = until(`${name} to be ready`, async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(2000) });
+      await r.body?.cancel();
+      return r.ok;
+    }, 60_000);
+    const died = exited.then((code) => {
+      throw new Error(`${name} exited (${code}) before it was ready: ${tail.slice(-1000)}`);
+    });
+    await Promise.race([answering, died]);
+    ready = true;
+  };
   const self: NomnomProcess = {
     name,
     role,
@@ -83,31 +121,17 @@ function createProcess(
     pid: () => child?.pid,
     running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
     async start() {
-      const { command, args: pre, env } = await nomnomCommand(options.runtime, options.binary);
-      const portFlag = role === "api" ? `--port=${port}` : `--ops-port=${port}`;
-      const started = spawn(command, [...pre, `--role=${role}`, portFlag, ...args], {
-        stdio: ["ignore", "ignore", "pipe"],
-        env: { ...env, LOG_FORMAT: "json" },
-      });
-      child = started;
-      expected = false;
-      started.stderr!.on("data", (chunk: Buffer) => {
-        log.write(chunk);
-        tail = (tail + chunk.toString()).slice(-TAIL);
-        const lines = (partial + chunk.toString()).split("\n");
-        partial = lines.pop()!;
-        errors += lines.filter((l) => l.includes('"level":"error"')).length;
-      });
-      exited = new Promise((resolve) =>
-        started.once("exit", (code, signal) => {
-          if (!expected) crashes.push({ process: name, code, signal, log: tail.slice(-4000) });
-          resolve(code ?? signal);
-        })
-      );
-      await until(`${name} to be ready`, async () => {
-        if (started.exitCode !== null) throw new Error(`${name} exited: ${tail.slice(-2000)}`);
-        return (await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(2000) })).ok;
-      }, 60_000);
+      // Like an orchestrator restarting a pod whose start failed (exit 1, "a service unreachable at start"):
+      // up to three tries, each failure noted; only an exit after the process was ready counts as a crash.
+      for (let attempt = 1;; attempt++) {
+        try {
+          return await launch();
+        } catch (error) {
+          if (attempt === 3) throw error;
+          notes.push(`${name} failed to start (try ${attempt}): ${String(error).slice(0, 300)}`);
+          await self.signal("SIGKILL");
+        }
+      }
     },
     async signal(signal) {
       if (!self.running()) return child?.exitCode ?? child?.signalCode ?? null;
@@ -159,10 +183,11 @@ export async function startSystem(
     ...(spec.flags ?? []),
   ];
   const crashes: Crash[] = [];
-  const api = createProcess(`${spec.name}-api`, "api", await freePort(), flags, options, crashes);
+  const notes: string[] = [];
+  const api = createProcess(`${spec.name}-api`, "api", await freePort(), flags, options, crashes, notes);
   const workers = [
-    createProcess(`${spec.name}-worker1`, "worker", await freePort(), flags, options, crashes),
-    createProcess(`${spec.name}-worker2`, "worker", await freePort(), flags, options, crashes),
+    createProcess(`${spec.name}-worker1`, "worker", await freePort(), flags, options, crashes, notes),
+    createProcess(`${spec.name}-worker2`, "worker", await freePort(), flags, options, crashes, notes),
   ];
   // Named, so that a scenario terminating nomnom's sessions spares the suite's own.
   const sql = postgres(pg.urlOf(database), {
@@ -180,6 +205,7 @@ export async function startSystem(
     sql,
     namespace,
     crashes,
+    notes,
     async close() {
       // Every part is torn down even if another fails: the next scenario needs the ports and the database.
       const results: PromiseSettledResult<unknown>[] = await Promise.allSettled(
