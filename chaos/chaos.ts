@@ -15,7 +15,7 @@ import { isPostgresJsClosedSocketRace } from "../src/db/postgres_guard.ts";
 import type { NomnomRuntime } from "../bench/nomnom_command.ts";
 import { runScenario, type ScenarioResult, suiteSettings } from "./run.ts";
 import { SCENARIOS } from "./scenarios.ts";
-import { startPrivatePostgres } from "./services.ts";
+import { startChaosPostgres } from "./services.ts";
 
 // The suite cuts PostgreSQL connections on purpose, its own included: the guard main.ts installs.
 globalThis.addEventListener("error", (event) => {
@@ -48,7 +48,7 @@ const log = (line: string) => console.error(`[chaos] ${line}`);
 
 const logDir = await mkdtemp(join(tmpdir(), "nomnom-chaos-logs-"));
 log(`nomnom on ${binary ? `binary ${binary}` : runtime}, ${messages} messages a scenario; logs in ${logDir}`);
-const pg = await startPrivatePostgres();
+const pg = await startChaosPostgres();
 const results: ScenarioResult[] = [];
 const started = performance.now();
 try {
@@ -68,6 +68,7 @@ try {
       ...{ accepted: 0, completed: 0, dlq: 0, lost: 0, duplicated: 0, stuck: 0, wrong: 0 },
       longest_stall_s: 0,
       settle_s: 0,
+      longest_unavailable_s: 0,
       answers: {},
       api_error_lines: 0,
       crashes: [],
@@ -79,7 +80,7 @@ try {
     log(`${scenario.name}: ${result.violations.length === 0 ? "ok" : result.violations.join("; ")}`);
   }
 } finally {
-  await pg.close();
+  await pg[Symbol.asyncDispose]();
 }
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 1024 ** 3)} GiB`;
@@ -93,6 +94,7 @@ const header = [
   "stuck",
   "longest stall s",
   "settle s",
+  "no 202 s",
   "503s",
   "verdict",
 ];
@@ -100,7 +102,17 @@ const table = [
   header,
   ...results.map((r) => [
     r.scenario,
-    ...[r.accepted, r.completed, r.dlq, r.lost, r.duplicated, r.stuck, r.longest_stall_s, r.settle_s].map(
+    ...[
+      r.accepted,
+      r.completed,
+      r.dlq,
+      r.lost,
+      r.duplicated,
+      r.stuck,
+      r.longest_stall_s,
+      r.settle_s,
+      r.longest_unavailable_s,
+    ].map(
       String,
     ),
     String(r.answers["503"] ?? 0),

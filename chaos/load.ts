@@ -11,6 +11,8 @@ export type Sent = { id: string; orderKey: string; items: number; poison: boolea
 
 export type LoadStats = {
   accepted: Sent[];
+  /** Longest time without a 202 while the load ran, in ms (the API unavailable, or refusing everything). */
+  longestUnavailableMs: number;
   /** Answers by HTTP status ("202", "503", …) or by failure: "refused", "reset" (no answer), "timeout". */
   answers: Record<string, number>;
   /** 503 answers without a Retry-After header. */
@@ -21,20 +23,24 @@ export type LoadStats = {
 
 export type Load = {
   stats: LoadStats;
-  /** Requests answered so far (any status). */
-  answered(): number;
-  /** Resolves once `messages` were answered and `keepGoing()` turned false. */
+  /** Requests answered 202 so far. */
+  accepted(): number;
+  /** Whether the load has ended. */
+  ended(): boolean;
+  /** Resolves once `messages` were accepted (or the time ran out) and `keepGoing()` turned false. */
   done: Promise<void>;
 };
 
 export type LoadOptions = {
   url: string;
-  /** Requests to get an answer to (each a new order). */
+  /** Orders to get a 202 for (a 503 or no answer does not count: that order is given up, a new one sent). */
   messages: number;
+  /** The load ends after this long even if fewer were accepted (NATS never came back, say). */
+  maxMs: number;
   concurrency: number;
   /** Unique per scenario, so that no two scenarios' orders share a key. */
   prefix: string;
-  /** While true after `messages` were answered, one client keeps a trickle going (a fault is still running). */
+  /** While true after `messages` were accepted, one client keeps a trickle going (a fault is still running). */
   keepGoing?: () => boolean;
   /** Orders the scenario marks as poison (see POISON_COMMENT). */
   poison?: (n: number) => boolean;
@@ -52,12 +58,21 @@ function createOrder(prefix: string, n: number, poison: boolean): Order {
 
 /** Start the load; it stops by itself. */
 export function startLoad(options: LoadOptions): Load {
-  const stats: LoadStats = { accepted: [], answers: {}, noRetryAfter: 0, unexpected: [] };
+  const stats: LoadStats = {
+    accepted: [],
+    longestUnavailableMs: 0,
+    answers: {},
+    noRetryAfter: 0,
+    unexpected: [],
+  };
+  const started = performance.now();
+  let lastAccepted = started;
   let next = 0;
-  let answered = 0;
+  let ended = false;
+  const expired = () => performance.now() - started > options.maxMs;
   const count = (key: string) => stats.answers[key] = (stats.answers[key] ?? 0) + 1;
 
-  /** One request; false when it got no HTTP answer (the caller backs off and does not count it). */
+  /** One request; false when it got no HTTP answer (the caller backs off). */
   const send = async (n: number): Promise<boolean> => {
     const poison = options.poison?.(n) ?? false;
     const order = createOrder(options.prefix, n, poison);
@@ -82,6 +97,9 @@ export function startLoad(options: LoadOptions): Load {
     if (response.status === 202) {
       const id = JSON.parse(body).message_id as string;
       stats.accepted.push({ id, orderKey: order.order_key, items: order.line_items.length, poison });
+      const now = performance.now();
+      stats.longestUnavailableMs = Math.max(stats.longestUnavailableMs, now - lastAccepted);
+      lastAccepted = now;
     } else if (response.status === 503) {
       if (!response.headers.get("retry-after")) stats.noRetryAfter++;
       await pause(50);
@@ -95,21 +113,23 @@ export function startLoad(options: LoadOptions): Load {
   // same (its answer lost), and a second message with the same key would be a second write of it.
   let inFlight = 0;
   const client = async () => {
-    while (answered + inFlight < options.messages) {
+    while (stats.accepted.length + inFlight < options.messages && !expired()) {
       inFlight++;
       const ok = await send(next++).catch(() => false);
-      inFlight--; // in the same step as the count below: no other client may see one without the other
-      if (ok) answered++;
-      else await pause(100);
+      inFlight--; // in the same step as the check above: no client may see neither a 202 nor a request in flight
+      if (!ok) await pause(100);
     }
   };
   const trickle = async () => {
-    while (options.keepGoing?.()) {
-      const n = next++;
-      if (await send(n)) answered++;
+    while (options.keepGoing?.() && !expired()) {
+      await send(next++);
       await pause(50);
     }
   };
-  const done = Promise.all(Array.from({ length: options.concurrency }, client)).then(trickle);
-  return { stats, answered: () => answered, done };
+  const done = Promise.all(Array.from({ length: options.concurrency }, client)).then(trickle).finally(() => {
+    ended = true;
+    const now = performance.now();
+    stats.longestUnavailableMs = Math.max(stats.longestUnavailableMs, now - lastAccepted);
+  });
+  return { stats, accepted: () => stats.accepted.length, ended: () => ended, done };
 }

@@ -5,8 +5,9 @@
 import { checkInvariant, settle } from "./check.ts";
 import { startLoad } from "./load.ts";
 import type { FaultContext, Scenario } from "./scenarios.ts";
+import postgres from "postgres";
 import type { PrivatePostgres } from "./services.ts";
-import { type RunOptions, startSystem } from "./system.ts";
+import { type Crash, type RunOptions, startSystem } from "./system.ts";
 
 /** What one scenario measured; `violations` empty means the invariant and the scenario's bounds held. */
 export type ScenarioResult = {
@@ -21,11 +22,13 @@ export type ScenarioResult = {
   wrong: number;
   longest_stall_s: number;
   settle_s: number;
+  /** Longest time the load got no 202 (the API unavailable or answering 503), in s. */
+  longest_unavailable_s: number;
   /** Answers of the load by status (or "refused", "reset", "timeout"). */
   answers: Record<string, number>;
   /** Error-level log lines of the API over the scenario. */
   api_error_lines: number;
-  crashes: { process: string; code: number | null; signal: string | null; log: string }[];
+  crashes: Crash[];
   timeline: string[];
   violations: string[];
   examples: Record<string, string[]>;
@@ -47,6 +50,16 @@ export function suiteSettings(
   return quick
     ? { messages: 1500, concurrency: 16, settleTimeoutMs: 45_000 }
     : { messages: 10_000, concurrency: 32, settleTimeoutMs: 120_000 };
+}
+
+/** Whether `pg` accepts a connection and a query. */
+async function answers(pg: PrivatePostgres): Promise<boolean> {
+  const sql = postgres(pg.url, { max: 1, connect_timeout: 5, onnotice: () => {} });
+  try {
+    return await sql`SELECT 1`.then(() => true, () => false);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
 
 const round = (ms: number) => Math.round(ms / 100) / 10;
@@ -83,6 +96,7 @@ export async function runScenario(
       messages: options.messages,
       concurrency: options.concurrency,
       prefix: `${scenario.name}${Date.now().toString(36)}`,
+      maxMs: options.quick ? 90_000 : 300_000,
       keepGoing: () => faulting,
       poison: scenario.poison,
     });
@@ -91,7 +105,9 @@ export async function runScenario(
       load,
       quick: options.quick,
       at: async (fraction) => {
-        while (load.answered() < fraction * options.messages) await new Promise((r) => setTimeout(r, 20));
+        while (load.accepted() < fraction * options.messages && !load.ended()) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
       },
       event,
       violation: (what) => violations.push(what),
@@ -140,7 +156,7 @@ export async function runScenario(
     }
     for (const c of system.crashes) {
       const why = c.log.split("\n").reverse().find((l) => l.includes('"level":"error"')) ?? "";
-      violations.push(`${c.process} died (exit ${c.code ?? c.signal}): ${why.slice(0, 300)}`);
+      violations.push(`${c.process} died (exit ${c.exit}): ${why.slice(0, 300)}`);
     }
     if (scenario.maxStallMs && verdict.longestStallMs > scenario.maxStallMs) {
       violations.push(
@@ -162,6 +178,7 @@ export async function runScenario(
       wrong: verdict.wrong,
       longest_stall_s: round(verdict.longestStallMs),
       settle_s: round(settleMs),
+      longest_unavailable_s: round(load.stats.longestUnavailableMs),
       answers,
       api_error_lines: errorLines,
       crashes: system.crashes,
@@ -170,7 +187,8 @@ export async function runScenario(
       examples: verdict.examples,
     };
   } finally {
-    await pg.ensureRunning();
+    // A fault that failed half-way may have left PostgreSQL stopped: the next scenario needs it.
+    if (!await answers(pg)) await pg.resume();
     await system.close();
   }
 }

@@ -8,15 +8,15 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { Load, Sent } from "./load.ts";
 import { POISON_COMMENT } from "./load.ts";
-import { until } from "./services.ts";
+import { waitFor } from "./services.ts";
 import type { NomnomProcess, System } from "./system.ts";
 
-/** What a fault sees: the system, the load, and `at(f)`, which waits until that share of the load is answered. */
+/** What a fault sees: the system, the load, and `at(f)`, which waits until that share of the load is accepted. */
 export type FaultContext = {
   system: System;
   load: Load;
   quick: boolean;
-  /** Resolves once `fraction` of the scenario's messages were answered. */
+  /** Resolves once `fraction` of the scenario's messages were accepted (or the load ended). */
   at(fraction: number): Promise<void>;
   /** A line for the scenario's timeline (printed and written to the results). */
   event(what: string): void;
@@ -84,14 +84,14 @@ async function loseNode(
   role: string,
   pick: (l: { stream: string; consumer: string; all: string[] }) => string,
 ) {
-  const before = await until("stream and consumer leaders", () => leaders(ctx.system), 20_000);
+  const before = await waitFor("stream and consumer leaders", () => leaders(ctx.system), 20_000);
   const name = pick(before);
   const node = ctx.system.nats.nodes.find((n) => n.name === name)!;
   await node.kill("SIGKILL");
   ctx.event(
     `NATS ${name} (${role}; stream leader ${before.stream}, consumer leader ${before.consumer}) kill -9`,
   );
-  const after = await until("new leaders", async () => {
+  const after = await waitFor("new leaders", async () => {
     const l = await leaders(ctx.system);
     return l.stream && l.consumer && l.stream !== name && l.consumer !== name ? l : undefined;
   }, 30_000).catch(() => undefined);
@@ -189,13 +189,15 @@ export const SCENARIOS: Scenario[] = [
       await ctx.at(0.2);
       ctx.event(`pg_terminate_backend: ${await terminateBackends(ctx.system)} session(s)`);
       await ctx.at(0.4);
-      await ctx.system.pg.restart("immediate");
+      // pg_ctl restart -m immediate: a crash (no checkpoint) and crash recovery at once.
+      await ctx.system.pg.pause("immediate");
+      await ctx.system.pg.resume();
       ctx.event("PostgreSQL restart -m immediate");
       await ctx.at(0.6);
-      await ctx.system.pg.stop("fast");
+      await ctx.system.pg.pause("fast");
       ctx.event("PostgreSQL stopped");
       await sleep(ctx.quick ? 5000 : 20_000);
-      await ctx.system.pg.start();
+      await ctx.system.pg.resume();
       ctx.event("PostgreSQL started");
     },
   },
@@ -256,9 +258,9 @@ export const SCENARIOS: Scenario[] = [
     async inject(ctx) {
       for (const w of ctx.system.workers) w.pause();
       ctx.event("workers SIGSTOP");
-      await until("the API to answer 503", () => (ctx.load.stats.answers["503"] ?? 0) >= 50, 60_000)
+      await waitFor("the API to answer 503", () => (ctx.load.stats.answers["503"] ?? 0) >= 100, 60_000)
         .catch(() => ctx.violation("no 503 while the stream was full"));
-      await ctx.at(0.6);
+      await sleep(2000); // full for a while: every client keeps getting 503
       for (const w of ctx.system.workers) w.resume();
       ctx.event(`workers SIGCONT after ${ctx.load.stats.answers["503"] ?? 0} answers 503`);
     },

@@ -3,13 +3,19 @@
  * nats-server(s) and its own PostgreSQL (a fresh database per scenario). Each process keeps its port across
  * restarts, logs to a file, and an exit the scenario did not ask for is recorded as a crash.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { appendFile } from "node:fs/promises";
 import { join } from "node:path";
-import process from "node:process";
 import postgres from "postgres";
 import { nomnomCommand, type NomnomRuntime } from "../bench/nomnom_command.ts";
-import { freePort, type PrivateNats, type PrivatePostgres, startPrivateNats, until } from "./services.ts";
+import { type Child, type Exit, spawnChild } from "../tests/child.ts";
+import {
+  databaseUrl,
+  freePort,
+  type PrivateNats,
+  type PrivatePostgres,
+  startPrivateNats,
+  waitFor,
+} from "./services.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The TPC-H entities of the bench: orders with 1–7 derived line items each. */
@@ -18,15 +24,14 @@ export const ENTITIES = join(ROOT, "tests/fixtures/nomnom-tpch/entities");
 /** How the suite runs nomnom. */
 export type RunOptions = { runtime: NomnomRuntime; binary?: string; logDir: string };
 
-/** An exit nobody asked for: the process died by itself. */
-export type Crash = { process: string; code: number | null; signal: string | null; log: string };
+/** An exit nobody asked for: the process died by itself (exit code or signal). */
+export type Crash = { process: string; exit: number | string; log: string };
 
 /** One nomnom process; `port` is its API port (api) or ops port (worker), the same after every restart. */
 export type NomnomProcess = {
   name: string;
   role: "api" | "worker";
   port: number;
-  pid(): number | undefined;
   running(): boolean;
   /** Start it (again) and wait for /ready. */
   start(): Promise<void>;
@@ -35,8 +40,6 @@ export type NomnomProcess = {
   /** SIGSTOP / SIGCONT: the process freezes (its connections stay open) and thaws. */
   pause(): void;
   resume(): void;
-  /** The last lines it logged. */
-  logTail(): string;
   /** Lines it logged at error level, over all its runs. */
   errorLines(): number;
 };
@@ -60,66 +63,56 @@ export type System = {
 /** What a scenario changes in the system: NATS cluster size and extra nomnom flags. */
 export type SystemSpec = { name: string; natsNodes?: 1 | 3; flags?: string[] };
 
-const TAIL = 64 * 1024;
-
 function createProcess(
   name: string,
   role: "api" | "worker",
   port: number,
   args: string[],
   options: RunOptions,
-  crashes: Crash[],
-  notes: string[],
+  found: { crashes: Crash[]; notes: string[] },
 ): NomnomProcess {
-  let child: ChildProcess | undefined;
-  let tail = "";
-  let partial = "";
+  /** The current run: its child, whether the scenario ended it (then its exit is no crash), and its exit. */
+  let current: { child: Child; expected: boolean; exit: Promise<Exit> } | undefined;
+  let running = false;
   let errors = 0;
-  let exited: Promise<number | string | null> = Promise.resolve(null);
-  /** Set when the scenario sends a signal: that exit is not a crash. */
-  let expected = false;
-  const log = createWriteStream(join(options.logDir, `${name}.log`), { flags: "a" });
+  const logFile = join(options.logDir, `${name}.log`);
+
   /** One start: spawn, then wait for /ready (rejects at once if the process exits first). */
   const launch = async () => {
     const { command, args: pre, env } = await nomnomCommand(options.runtime, options.binary);
     const portFlag = role === "api" ? `--port=${port}` : `--ops-port=${port}`;
-    const started = spawn(command, [...pre, `--role=${role}`, portFlag, ...args], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...env, LOG_FORMAT: "json" },
+    const started = spawnChild(command, [...pre, `--role=${role}`, portFlag, ...args], {
+      env: { ...env as Record<string, string>, LOG_FORMAT: "json" },
     });
-    child = started;
-    expected = false;
     let ready = false;
-    started.stderr!.on("data", (chunk: Buffer) => {
-      log.write(chunk);
-      tail = (tail + chunk.toString()).slice(-TAIL);
-      const lines = (partial + chunk.toString()).split("\n");
-      partial = lines.pop()!;
-      errors += lines.filter((l) => l.includes('"level":"error"')).length;
+    const run = { child: started, expected: false, exit: Promise.resolve<Exit>(0) };
+    current = run;
+    run.exit = started.exited.then(async (code) => {
+      if (current === run) running = false;
+      const log = started.stderr();
+      errors += log.split("\n").filter((l) => l.includes('"level":"error"')).length;
+      await appendFile(logFile, log);
+      if (!run.expected && ready) found.crashes.push({ process: name, exit: code, log: log.slice(-4000) });
+      return code;
     });
-    exited = new Promise((resolve) =>
-      started.once("exit", (code, signal) => {
-        if (!expected && ready) crashes.push({ process: name, code, signal, log: tail.slice(-4000) });
-        resolve(code ?? signal);
-      })
-    );
-    const answering = until(`${name} to be ready`, async () => {
+    running = true;
+    const answering = waitFor(`${name} to be ready`, async () => {
       const r = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(2000) });
       await r.body?.cancel();
       return r.ok;
     }, 60_000);
-    const died = exited.then((code) => {
-      throw new Error(`${name} exited (${code}) before it was ready: ${tail.slice(-1000)}`);
+    const died = run.exit.then((code) => {
+      throw new Error(`${name} exited (${code}) before it was ready: ${started.stderr().slice(-1000)}`);
     });
     await Promise.race([answering, died]);
     ready = true;
   };
+
   const self: NomnomProcess = {
     name,
     role,
     port,
-    pid: () => child?.pid,
-    running: () => child !== undefined && child.exitCode === null && child.signalCode === null,
+    running: () => running,
     async start() {
       // Like an orchestrator restarting a pod whose start failed (exit 1, "a service unreachable at start"):
       // up to three tries, each failure noted; only an exit after the process was ready counts as a crash.
@@ -128,24 +121,22 @@ function createProcess(
           return await launch();
         } catch (error) {
           if (attempt === 3) throw error;
-          notes.push(`${name} failed to start (try ${attempt}): ${String(error).slice(0, 300)}`);
+          found.notes.push(`${name} failed to start (try ${attempt}): ${String(error).slice(0, 300)}`);
           await self.signal("SIGKILL");
         }
       }
     },
     async signal(signal) {
-      if (!self.running()) return child?.exitCode ?? child?.signalCode ?? null;
-      expected = true;
-      // process.kill, not child.kill: under Deno the latter did not deliver a plain, single SIGTERM.
-      process.kill(child!.pid!, signal);
+      if (!current || !running) return null;
+      current.expected = true;
+      current.child.signal(signal);
       // A frozen process (pause()) gets the signal as it thaws, like a busy one that is told to stop.
-      if (signal !== "SIGKILL") process.kill(child!.pid!, "SIGCONT");
-      return await exited;
+      if (signal !== "SIGKILL") current.child.signal("SIGCONT");
+      return await current.exit;
     },
-    pause: () => void (self.running() && process.kill(child!.pid!, "SIGSTOP")),
-    resume: () => void (self.running() && process.kill(child!.pid!, "SIGCONT")),
-    logTail: () => tail,
-    errorLines: () => errors,
+    pause: () => void (running && current!.child.signal("SIGSTOP")),
+    resume: () => void (running && current!.child.signal("SIGCONT")),
+    errorLines: () => errors + (running ? current!.child.stderr().split('"level":"error"').length - 1 : 0),
   };
   return self;
 }
@@ -169,7 +160,7 @@ export async function startSystem(
     `--namespace=${namespace}`,
     `--entities=${ENTITIES}`,
     `--nats-url=${nats.url}`,
-    `--database-url=${pg.urlOf(database)}`,
+    `--database-url=${databaseUrl(pg, database)}`,
     "--host=127.0.0.1",
     "--log-level=warn",
     `--stream-max-bytes=${256 * 1024 ** 2}`,
@@ -184,13 +175,13 @@ export async function startSystem(
   ];
   const crashes: Crash[] = [];
   const notes: string[] = [];
-  const api = createProcess(`${spec.name}-api`, "api", await freePort(), flags, options, crashes, notes);
+  const api = createProcess(`${spec.name}-api`, "api", await freePort(), flags, options, { crashes, notes });
   const workers = [
-    createProcess(`${spec.name}-worker1`, "worker", await freePort(), flags, options, crashes, notes),
-    createProcess(`${spec.name}-worker2`, "worker", await freePort(), flags, options, crashes, notes),
+    createProcess(`${spec.name}-worker1`, "worker", await freePort(), flags, options, { crashes, notes }),
+    createProcess(`${spec.name}-worker2`, "worker", await freePort(), flags, options, { crashes, notes }),
   ];
   // Named, so that a scenario terminating nomnom's sessions spares the suite's own.
-  const sql = postgres(pg.urlOf(database), {
+  const sql = postgres(databaseUrl(pg, database), {
     max: 2,
     onnotice: () => {},
     connection: { application_name: "chaos" },

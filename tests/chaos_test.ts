@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runScenario, suiteSettings } from "../chaos/run.ts";
 import { SCENARIOS } from "../chaos/scenarios.ts";
-import { startPrivatePostgres } from "../chaos/services.ts";
+import { startChaosPostgres } from "../chaos/services.ts";
 import "./harness.ts"; // its guard for postgres.js writes on connections the scenarios cut
 
 /** One fault of each kind; `sigterm` (a second process fault) runs in the full suite only. */
-const QUICK = ["worker-kill", "poison"];
+const QUICK = ["worker-kill", "replay", "poison"];
 
 Deno.test({
   name: "chaos, quick: under each fault every accepted message ends completed or dead-lettered, exactly once",
@@ -23,7 +23,7 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const logDir = await mkdtemp(join(tmpdir(), "nomnom-chaos-test-"));
-    const pg = await startPrivatePostgres();
+    const pg = await startChaosPostgres();
     let failed = false;
     try {
       for (const scenario of SCENARIOS.filter((s) => QUICK.includes(s.name))) {
@@ -41,7 +41,7 @@ Deno.test({
         });
       }
     } finally {
-      await pg.close();
+      await pg[Symbol.asyncDispose]();
       if (!failed) await rm(logDir, { recursive: true, force: true });
     }
   },
