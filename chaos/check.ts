@@ -36,13 +36,23 @@ const chunks = <T>(list: T[], size: number) =>
   Array.from({ length: Math.ceil(list.length / size) }, (_, i) => list.slice(i * size, (i + 1) * size));
 
 /** Ingest stream messages and consumer backlog (pending + unacked) of the system's namespace. */
-export async function streamBacklog(system: System): Promise<{ messages: number; pending: number }> {
+export async function streamBacklog(
+  system: System,
+): Promise<{ messages: number; pending: number; detail: string }> {
   const nc = await connect({ servers: system.nats.url.split(","), reconnect: false, timeout: 3000 });
   try {
     const jsm = await jetstreamManager(nc);
     const stream = await jsm.streams.info(`${system.namespace}_ingest`);
     const consumer = await jsm.consumers.info(`${system.namespace}_ingest`, `${system.namespace}_worker`);
-    return { messages: stream.state.messages, pending: consumer.num_pending + consumer.num_ack_pending };
+    const { first_seq, last_seq } = stream.state;
+    const detail =
+      `stream seq ${first_seq}..${last_seq}, consumer ack floor ${consumer.ack_floor.stream_seq}, ` +
+      `delivered ${consumer.delivered.stream_seq}, redelivered ${consumer.num_redelivered}`;
+    return {
+      messages: stream.state.messages,
+      pending: consumer.num_pending + consumer.num_ack_pending,
+      detail,
+    };
   } finally {
     await nc.close();
   }
@@ -237,7 +247,8 @@ export async function checkInvariant(
   const backlog = await streamBacklog(system);
   if (backlog.messages > 0 || backlog.pending > 0) {
     verdict.violations.push(
-      `the ingest stream still holds ${backlog.messages} message(s), consumer backlog ${backlog.pending}`,
+      `the ingest stream still holds ${backlog.messages} message(s), consumer backlog ${backlog.pending} ` +
+        `(${backlog.detail})`,
     );
   }
   for (const kind of ["lost", "duplicated", "stuck", "wrong"] as const) {
