@@ -67,6 +67,7 @@ try {
       fault: scenario.fault,
       ...{ accepted: 0, completed: 0, dlq: 0, lost: 0, duplicated: 0, stuck: 0, wrong: 0 },
       longest_stall_s: 0,
+      stall_beyond_fault_s: 0,
       settle_s: 0,
       longest_unavailable_s: 0,
       answers: {},

@@ -22,6 +22,8 @@ export type FaultContext = {
   event(what: string): void;
   /** Findings of the fault itself (a SIGTERM'd process that did not exit 0, a replay answered 500). */
   violation(what: string): void;
+  /** Time during which the fault itself leaves nothing to make progress with; `maxStallMs` does not count it. */
+  excuse(from: number, to: number): void;
 };
 
 export type Scenario = {
@@ -37,7 +39,7 @@ export type Scenario = {
   afterSettle?(ctx: FaultContext): Promise<void>;
   expected?(s: Sent): "completed" | "dlq";
   inject(ctx: FaultContext): Promise<void>;
-  /** Bounds beyond the invariant. */
+  /** Bounds beyond the invariant; the stall's without the excused time. */
   maxStallMs?: number;
   maxSettleMs?: number;
   /** The fault must make the API answer 503 (and never another 5xx). */
@@ -87,6 +89,7 @@ async function loseNode(
   const before = await waitFor("stream and consumer leaders", () => leaders(ctx.system), 20_000);
   const name = pick(before);
   const node = ctx.system.nats.nodes.find((n) => n.name === name)!;
+  const killedAt = Date.now();
   await node.kill("SIGKILL");
   ctx.event(
     `NATS ${name} (${role}; stream leader ${before.stream}, consumer leader ${before.consumer}) kill -9`,
@@ -98,6 +101,8 @@ async function loseNode(
   ctx.event(
     after ? `new leaders: stream ${after.stream}, consumer ${after.consumer}` : "no new leaders in 30 s",
   );
+  // Until the cluster has elected new leaders nothing can be consumed: the bound measures nomnom's recovery after.
+  ctx.excuse(killedAt, Date.now());
   await sleep(ctx.quick ? 2000 : 4000);
   await node.start();
   ctx.event(`NATS ${name} restarted on its store`);
@@ -205,6 +210,7 @@ export const SCENARIOS: Scenario[] = [
     name: "nats-cluster",
     fault: "3-node cluster, R3: kill -9 the stream leader, the consumer leader, a follower",
     natsNodes: 3,
+    // From the moment the cluster has new leaders (defect: the worker waited 36 s for its old pull to expire).
     maxStallMs: 10_000,
     async inject(ctx) {
       if (!ctx.quick) {
