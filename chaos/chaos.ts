@@ -11,16 +11,10 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { isPostgresJsClosedSocketRace } from "../src/db/postgres_guard.ts";
 import type { NomnomRuntime } from "../bench/nomnom_command.ts";
 import { runScenario, type ScenarioResult, suiteSettings } from "./run.ts";
 import { SCENARIOS } from "./scenarios.ts";
 import { startChaosPostgres } from "./services.ts";
-
-// The suite cuts PostgreSQL connections on purpose, its own included: the guard main.ts installs.
-globalThis.addEventListener("error", (event) => {
-  if (isPostgresJsClosedSocketRace(event.error)) event.preventDefault();
-});
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
