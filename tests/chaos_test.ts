@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { runScenario, suiteSettings } from "../chaos/run.ts";
 import { SCENARIOS } from "../chaos/scenarios.ts";
 import { startChaosPostgres } from "../chaos/services.ts";
-import "./harness.ts"; // its guard for postgres.js writes on connections the scenarios cut
 
 /**
  * One fault of each kind. In the full suite only: `sigterm` (a second process fault); `postgres`, until a worker
