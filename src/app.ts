@@ -21,7 +21,8 @@ import type { Config } from "./config.ts";
 import { connectDatabase, type Sql } from "./db/connect.ts";
 import { type EmbeddedNats, findNatsServer, startEmbeddedNats } from "./embedded/nats.ts";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./embedded/postgres.ts";
-import { migrate } from "./db/migrate.ts";
+import { findLegacyChildren, migrate } from "./db/migrate.ts";
+import { SCHEMA_CHECK_MS, type SchemaWatch, startSchemaWatch } from "./db/schema_watch.ts";
 import { createWritePlan } from "./db/write_batch.ts";
 import type { Logger } from "./log.ts";
 import type { Registry } from "./registry/types.ts";
@@ -54,6 +55,10 @@ export type Runtime = {
   nats?: Nats & { js: JetStreamClient; jsm: JetStreamManager };
   sql?: Sql;
   migrated?: boolean;
+  /** Which entities' tables match (readiness, /stats, and the worker holds the others' messages). */
+  schema?: SchemaWatch;
+  /** Derived entities whose tables hold rows from before nomnom (see createWritePlan()). */
+  legacyChildren?: ReadonlySet<string>;
   server?: HttpServer;
   opsServer?: HttpServer;
   worker?: Worker;
@@ -109,9 +114,20 @@ const MODULES: Record<ModuleName, Module> = {
       // PGlite runs one query at a time: one connection, so that queries queue in postgres.js, in order.
       const sql = await connectDatabase(url, embedded ? 1 : rt.config.dbPoolSize, rt.log);
       rt.sql = sql;
-      await migrate(sql, rt.registry, rt.log);
+      const initial = await migrate(sql, rt.registry, rt.log);
+      rt.legacyChildren = await findLegacyChildren(sql, rt.registry);
+      const schema = startSchemaWatch({
+        sql,
+        registry: rt.registry,
+        log: rt.log,
+        metrics: rt.metrics,
+        intervalMs: SCHEMA_CHECK_MS,
+        initial,
+      });
+      rt.schema = schema;
       rt.migrated = true;
       return async () => {
+        await schema.stop();
         await sql.end({ timeout: 5 });
         await embedded?.stop();
       };
@@ -175,11 +191,12 @@ const MODULES: Record<ModuleName, Module> = {
       const worker = await startWorker({
         js: rt.nats!.js,
         sql: rt.sql!,
-        plan: createWritePlan(rt.registry),
+        plan: createWritePlan(rt.registry, rt.legacyChildren),
         topology: rt.topology,
         settings: rt.config.worker,
         log: rt.log,
         metrics: rt.metrics,
+        schema: rt.schema,
       });
       rt.worker = worker;
       // Answered for the dashboard of any API replica (workers connected).
@@ -266,8 +283,8 @@ function opsDeps(rt: Runtime): OpsDeps {
   return {
     readiness: () => readiness(rt),
     metrics: rt.metrics,
-    stats: () =>
-      readStats({
+    stats: async () => ({
+      ...await readStats({
         sql: rt.sql,
         jsm: rt.nats!.jsm,
         topology: rt.topology,
@@ -277,6 +294,9 @@ function opsDeps(rt: Runtime): OpsDeps {
         version: rt.version,
         role: rt.config.role,
       }),
+      // Entities whose messages wait because their table does not match (empty when all flow).
+      schema_mismatches: rt.schema?.mismatches() ?? [],
+    }),
   };
 }
 
@@ -312,6 +332,16 @@ async function readiness(rt: Runtime): Promise<Check[]> {
         .catch((error) => ({ name: "postgres", ok: false, detail: (error as Error).message })),
     );
     checks.push({ name: "migrations", ok: rt.migrated === true });
+    const held = rt.schema?.mismatches() ?? [];
+    checks.push({
+      name: "schema",
+      ok: held.length === 0,
+      detail: held.length === 0
+        ? undefined
+        : held.map((m) => `${m.entity} (messages held since ${m.since}): ${m.problems.join(" | ")}`).join(
+          "; ",
+        ),
+    });
   }
   return checks;
 }

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { migrate } from "../src/db/migrate.ts";
+import { describeProblem } from "../src/db/schema_diff.ts";
 import { createEntityStatements, STATUS_TABLE } from "../src/db/statements.ts";
 import { silentLogger } from "../src/log.ts";
 import { loadRegistry } from "../src/registry/load.ts";
@@ -17,7 +18,11 @@ for (const dir of ENTITIES) {
     await using env = await createTestEnv({ entities: dir });
     const registry = await loadRegistry(dir);
     await migrate(env.sql, registry, silentLogger);
-    assert.deepEqual(await migrate(env.sql, registry, silentLogger), [], "a second run changes nothing");
+    assert.deepEqual(
+      await migrate(env.sql, registry, silentLogger),
+      { applied: [], problems: [] },
+      "a second run changes nothing",
+    );
     assert.ok(registry.stored.some((e) => e.kind === "derived"), "derived entities are stored too");
     for (const entity of registry.stored) {
       const conflict = createEntityStatements(entity).upsert.match(/ON CONFLICT \(([^)]*)\)/)![1]
@@ -41,8 +46,8 @@ Deno.test("migrate() upgrades an existing table: a new field becomes a column, a
   await migrate(env.sql, registry, silentLogger);
   await env.sql`ALTER TABLE products DROP CONSTRAINT products_nomnom_key`;
   await env.sql`ALTER TABLE products DROP COLUMN comment`;
-  const changes = await migrate(env.sql, registry, silentLogger);
-  assert.deepEqual(changes.sort(), [
+  const { applied } = await migrate(env.sql, registry, silentLogger);
+  assert.deepEqual(applied.sort(), [
     "added column products.comment",
     "added unique key (part_key) to products",
   ]);
@@ -52,7 +57,10 @@ Deno.test("migrate() run by several workers at once does not race", async () => 
   await using env = await createTestEnv();
   const registry = await loadRegistry(TPCH + "entities");
   const results = await Promise.all([1, 2, 3].map(() => migrate(env.sql, registry, silentLogger)));
-  assert.equal(results.flat().filter((c) => c.startsWith("created table orders")).length, 1);
+  assert.equal(
+    results.flatMap((r) => r.applied).filter((c) => c.startsWith("created table orders")).length,
+    1,
+  );
 });
 
 Deno.test("migrate() on an up-to-date schema takes no table lock, so it never waits on (or deadlocks with) running writers", async () => {
@@ -76,7 +84,7 @@ Deno.test("migrate() on an up-to-date schema takes no table lock, so it never wa
       connection: { lock_timeout: 2000 },
     });
     try {
-      assert.deepEqual(await migrate(starting, registry, silentLogger), []);
+      assert.deepEqual((await migrate(starting, registry, silentLogger)).applied, []);
     } finally {
       await starting.end();
     }
@@ -93,13 +101,13 @@ Deno.test("migrate() adds the key constraint when the only unique index on the k
   // A partial index only serves an ON CONFLICT that repeats its WHERE: the upsert would fail with 42P10.
   await env.sql`ALTER TABLE products DROP CONSTRAINT products_nomnom_key`;
   await env.sql`CREATE UNIQUE INDEX products_partial ON products (part_key) WHERE part_key <> ''`;
-  assert.deepEqual(await migrate(env.sql, registry, silentLogger), [
+  assert.deepEqual((await migrate(env.sql, registry, silentLogger)).applied, [
     "added unique key (part_key) to products",
   ]);
   const { upsert, params } = createEntityStatements(registry.entities.get("Product")!);
   const row = params.map((p) => [p === "_message_id" ? "m" : "1"]);
   assert.equal((await env.sql.unsafe(upsert, row)).length, 1);
-  assert.deepEqual(await migrate(env.sql, registry, silentLogger), []);
+  assert.deepEqual((await migrate(env.sql, registry, silentLogger)).applied, []);
 });
 
 Deno.test("migrate() adds the key constraint when the unique indexes on the key have INCLUDE columns or expressions", async () => {
@@ -112,19 +120,23 @@ Deno.test("migrate() adds the key constraint when the unique indexes on the key 
   await env.sql`CREATE UNIQUE INDEX products_including ON products (part_key) INCLUDE (_seq)`;
   await env.sql`ALTER TABLE customers DROP CONSTRAINT customers_nomnom_key`;
   await env.sql`CREATE UNIQUE INDEX customers_expression ON customers (customer_key, lower(customer_key))`;
-  assert.deepEqual((await migrate(env.sql, registry, silentLogger)).sort(), [
+  assert.deepEqual((await migrate(env.sql, registry, silentLogger)).applied.sort(), [
     "added unique key (customer_key) to customers",
     "added unique key (part_key) to products",
   ]);
 });
 
-Deno.test("migrate() stops, naming it, at a deferrable unique constraint on the key (ON CONFLICT rejects those)", async () => {
+Deno.test("migrate() reports, naming it, a deferrable unique constraint on the key (ON CONFLICT rejects those)", async () => {
   await using env = await createTestEnv();
   const registry = await loadRegistry(TPCH + "entities");
   await migrate(env.sql, registry, silentLogger);
   await env.sql`ALTER TABLE customers ADD CONSTRAINT customers_deferred UNIQUE (customer_key) DEFERRABLE`;
-  await assert.rejects(
-    migrate(env.sql, registry, silentLogger),
-    /table "customers" for entity "Customer": its unique index customers_deferred on \(customer_key\) is deferrable/,
-  );
+  const { problems } = await migrate(env.sql, registry, silentLogger);
+  assert.deepEqual(problems.map(describeProblem), [
+    `entity "Customer", table "customers": the table has deferrable unique index customers_deferred on ` +
+    `(customer_key); ON CONFLICT cannot work with that, the entity declares unique key (customer_key). Fix: ` +
+    `ALTER TABLE "customers" DROP CONSTRAINT "customers_deferred"; (or run \`nomnom migrate --apply\`)`,
+  ]);
+  await migrate(env.sql, registry, silentLogger, "all");
+  assert.deepEqual(await migrate(env.sql, registry, silentLogger), { applied: [], problems: [] });
 });

@@ -1,38 +1,57 @@
 /**
- * The migration derived from the registry: nomnom's own schema and status table, then a table, its UNIQUE
- * constraint on the entity's key and its indexes for every stored entity (root, reference and derived).
+ * The migration derived from the registry: nomnom's own schema and status table, then every stored entity's table
+ * compared with its entity (src/db/schema_diff.ts). Safe changes are made; the others are returned as problems,
+ * which keep the role from becoming ready and the worker from writing that entity, until an operator runs
+ * `nomnom migrate --apply` (or fixes the table by hand).
  *
  * Every role migrates at start, often while other workers are writing. So the migration reads the catalog first
  * and issues only the DDL that is missing: `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` and `CREATE INDEX IF NOT
  * EXISTS` lock their table even when there is nothing to do, and a start that held such locks deadlocked with
- * running workers (seen with two workers starting while a backlog drained). Serialized by an advisory lock, so
- * that workers starting together do not race, and outside the data transactions.
+ * running workers (seen with two workers starting while a backlog drained). DDL runs in one transaction under an
+ * advisory lock, so that workers starting together do not race (the second one re-reads the catalog and finds
+ * nothing left to do), and with a lock timeout: an ALTER waiting for a long writer would queue every other
+ * writer (and the API's status writes) behind it.
  */
 import type { Logger } from "../log.ts";
 import { sqlIdent } from "../registry/names.ts";
-import type { Entity, Registry } from "../registry/types.ts";
+import type { Registry } from "../registry/types.ts";
 import type { Sql } from "./connect.ts";
+import { readTable } from "./schema_catalog.ts";
+import { describeApplied, diffTable, type SchemaChange } from "./schema_diff.ts";
 import { classifyDatabaseError } from "./sqlstate.ts";
-import {
-  createEntityTableSpec,
-  keyConstraintName,
-  NOMNOM_SCHEMA,
-  STATUS_TABLE,
-  type TableSpec,
-} from "./statements.ts";
+import { NOMNOM_SCHEMA, STATUS_TABLE, type TableSpec } from "./statements.ts";
 
 const MIGRATION_LOCK = 0x6e6f6d6e; // "nomn"
+
+/** Longest wait for a table lock inside the migration; the attempt then fails (55P03) and is tried again. */
+export const MIGRATION_LOCK_TIMEOUT_MS = 5_000;
 
 /** Attempts at a migration that meets a lock conflict (a schema change raced the writers of another version). */
 const ATTEMPTS = 5;
 
-/** Create or upgrade every table the registry needs. Returns a line per change made (none when up to date). */
-export async function migrate(sql: Sql, registry: Registry, log: Logger): Promise<string[]> {
+/** What a migration did and what it refused. */
+export type MigrationResult = {
+  /** A line per change made (none when up to date). */
+  applied: string[];
+  /** Differences left, each with the SQL that would fix it (see `describeProblem()`). */
+  problems: SchemaChange[];
+};
+
+/** `safe`: what every start does. `all`: `nomnom migrate --apply`, the unsafe changes too. */
+export type MigrationMode = "safe" | "all";
+
+/** Create or upgrade every table the registry needs; return what changed and what is left. */
+export async function migrate(
+  sql: Sql,
+  registry: Registry,
+  log: Logger,
+  mode: MigrationMode = "safe",
+): Promise<MigrationResult> {
   for (let attempt = 1;; attempt++) {
     try {
-      const changes = await migrateOnce(sql, registry);
-      for (const change of changes) log.info("migration", { change });
-      return changes;
+      const result = await migrateOnce(sql, registry, mode);
+      for (const change of result.applied) log.info("migration", { change });
+      return result;
     } catch (error) {
       if (attempt >= ATTEMPTS || classifyDatabaseError(error) !== "lock_conflict") throw error;
       log.warn("migration met a lock conflict; trying again", { attempt, error });
@@ -41,89 +60,189 @@ export async function migrate(sql: Sql, registry: Registry, log: Logger): Promis
   }
 }
 
-async function migrateOnce(sql: Sql, registry: Registry): Promise<string[]> {
-  const changes: string[] = [];
-  await sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
-    const [{ exists }] =
-      await tx`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${NOMNOM_SCHEMA})`;
-    if (!exists) await tx.unsafe(`CREATE SCHEMA ${NOMNOM_SCHEMA}`);
-    changes.push(...(await ensureTable(tx as unknown as Sql, STATUS_TABLE)).changes);
-    for (const entity of registry.stored) {
-      const table = await ensureTable(tx as unknown as Sql, createEntityTableSpec(entity));
-      changes.push(...table.changes);
-      if (!table.created) changes.push(...await ensureKey(tx as unknown as Sql, entity));
-    }
-  });
-  return changes;
+/** Every difference between the tables and the registry, without changing anything (`nomnom migrate --plan`). */
+export async function planMigration(
+  sql: Sql,
+  registry: Registry,
+): Promise<{ status: string[]; changes: SchemaChange[] }> {
+  const status = await statusTableChanges(sql);
+  const changes: SchemaChange[] = [];
+  for (const entity of registry.stored) {
+    changes.push(...diffTable(entity, await readTable(sql, entity.storage!.table)));
+  }
+  return { status, changes };
 }
 
-/** Create the table, or add the columns and indexes it lacks. */
-async function ensureTable(tx: Sql, spec: TableSpec): Promise<{ created: boolean; changes: string[] }> {
-  const qualified = (name: string) => (spec.schema ? `${spec.schema}.` : "") + sqlIdent(name);
-  const [{ exists }] = await tx`SELECT to_regclass(${qualified(spec.name)}) IS NOT NULL AS exists`;
-  if (!exists) {
-    await tx.unsafe(spec.create);
-    for (const index of spec.indexes) await tx.unsafe(index.create);
-    return { created: true, changes: [`created table ${spec.label}`] };
+async function migrateOnce(sql: Sql, registry: Registry, mode: MigrationMode): Promise<MigrationResult> {
+  // First without any lock: an up-to-date schema (the common start) takes no lock at all.
+  const first = await planMigration(sql, registry);
+  const todo = (changes: SchemaChange[]) => changes.filter((c) => c.safe || mode === "all");
+  if (first.status.length === 0 && todo(first.changes).length === 0) {
+    return { applied: [], problems: first.changes.filter((c) => !c.safe) };
   }
-  const changes: string[] = [];
-  const present = new Set(
-    (await tx`SELECT column_name FROM information_schema.columns
-              WHERE table_schema = COALESCE(${spec.schema ?? null}, current_schema())
-                AND table_name = ${spec.name}`).map((r) => r.column_name),
-  );
-  for (const column of spec.columns) {
-    if (present.has(column.name)) continue;
-    await tx.unsafe(`ALTER TABLE ${qualified(spec.name)} ADD COLUMN ${sqlIdent(column.name)} ${column.add}`);
-    changes.push(`added column ${spec.name}.${column.name}`);
+  return await sql.begin(async (tx) => {
+    const t = tx as unknown as Sql;
+    await t`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    await t.unsafe(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_TIMEOUT_MS}`);
+    // Again under the lock: another role may have made these changes while we waited.
+    const { status, changes } = await planMigration(t, registry);
+    const applied: string[] = [];
+    for (const ddl of status) await t.unsafe(ddl);
+    if (status.length > 0) applied.push(...describeStatus(status));
+    const problems: SchemaChange[] = [];
+    const refusals: string[] = [];
+    for (const change of changes) {
+      if (!change.safe && mode !== "all") {
+        problems.push(change);
+        continue;
+      }
+      const refused = await applyChange(t, change);
+      if (refused) {
+        refusals.push(refused);
+        problems.push({ ...change, refused });
+      } else applied.push(describeApplied(change));
+    }
+    if (mode === "all" && refusals.length > 0) {
+      // One transaction: a partial --apply would leave a table half-changed. Nothing is kept.
+      throw new MigrationRefused(refusals);
+    }
+    return { applied, problems };
+  });
+}
+
+/** `nomnom migrate --apply` refused: existing rows would not survive a change. Nothing was changed. */
+export class MigrationRefused extends Error {
+  override name = "MigrationRefused";
+  constructor(readonly refusals: string[]) {
+    super(`Nothing was changed:\n  ${refusals.join("\n  ")}`);
   }
-  for (const index of spec.indexes) {
-    const [{ found }] = await tx`SELECT to_regclass(${qualified(index.name)}) IS NOT NULL AS found`;
-    if (found) continue;
-    await tx.unsafe(index.create);
-    changes.push(`added index ${index.name} to ${spec.name}`);
-  }
-  return { created: false, changes };
 }
 
 /**
- * The entity's UNIQUE key: if no unique index covers exactly its columns, nomnom's constraint moves there. Only an
- * index that can back `ON CONFLICT (columns)` counts: not partial (inference needs its WHERE repeated), not
- * invalid (a failed CREATE INDEX CONCURRENTLY). A deferrable one on those columns makes every upsert fail
- * ("ON CONFLICT does not support deferrable unique constraints/exclusion constraints as arbiters") whatever else
- * exists, so it stops the migration, named.
+ * Run one change in a savepoint. A change that existing rows do not survive (a value that does not convert,
+ * rows that repeat the new key) is undone and returned as a refusal naming an example row.
  */
-async function ensureKey(tx: Sql, entity: Entity): Promise<string[]> {
-  const s = entity.storage!;
-  const matching = await tx`
-    SELECT i.indexrelid::regclass::text AS name, i.indimmediate AS immediate
-    FROM pg_index i
-    WHERE i.indrelid = ${sqlIdent(s.table)}::regclass AND i.indisunique
-      AND i.indpred IS NULL AND i.indisvalid
-      -- an expression index hides its expressions from indkey (attnum 0), and INCLUDE columns are in indkey
-      -- but not in the key: neither can stand for UNIQUE (key columns) as an ON CONFLICT arbiter
-      AND i.indexprs IS NULL AND i.indnkeyatts = i.indnatts
-      AND (SELECT array_agg(a.attname::text ORDER BY a.attname)
-           FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey))
-          = (SELECT array_agg(k ORDER BY k) FROM unnest(${s.key}::text[]) k)`;
-  const deferrable = matching.find((ix) => !ix.immediate);
-  if (deferrable) {
-    throw new Error(
-      `Cannot use table "${s.table}" for entity "${entity.name}": its unique index ${deferrable.name} on ` +
-        `(${
-          s.key.join(", ")
-        }) is deferrable, and ON CONFLICT cannot work with that. Make it NOT DEFERRABLE ` +
-        `or drop it.`,
-    );
+async function applyChange(tx: Sql, change: SchemaChange): Promise<string | undefined> {
+  if (change.key) {
+    const duplicate = await findDuplicate(tx, change.table, change.key);
+    if (duplicate) {
+      return `Cannot add unique key (${
+        change.key.join(", ")
+      }) to "${change.table}" (entity "${change.entity}"): ` +
+        `${duplicate}. Remove or merge those rows first.`;
+    }
   }
-  if (matching.length > 0) return [];
-  // The entity's key changed (or the constraint was dropped). If existing rows repeat the new key, this fails,
-  // and the migration with it, naming the constraint.
-  const name = sqlIdent(keyConstraintName(s.table));
-  await tx.unsafe(`ALTER TABLE ${sqlIdent(s.table)} DROP CONSTRAINT IF EXISTS ${name}`);
-  await tx.unsafe(
-    `ALTER TABLE ${sqlIdent(s.table)} ADD CONSTRAINT ${name} UNIQUE (${s.key.map(sqlIdent).join(", ")})`,
+  await tx.unsafe("SAVEPOINT nomnom_change");
+  try {
+    for (const statement of change.sql) await tx.unsafe(statement);
+    await tx.unsafe("RELEASE SAVEPOINT nomnom_change");
+    return undefined;
+  } catch (error) {
+    await tx.unsafe("ROLLBACK TO SAVEPOINT nomnom_change");
+    const code = (error as { code?: string }).code ?? "";
+    if (!change.cast || classifyDatabaseError(error) === "lock_conflict") throw error;
+    const example = await findUnconvertible(tx, change.table, change.column!, change.cast.to);
+    return `Cannot change "${change.table}"."${change.column}" (entity "${change.entity}") from ` +
+      `${change.cast.from} to ${change.cast.to}: ${example ?? "a row"} does not convert ` +
+      `([${code}] ${(error as Error).message}). Fix or delete such rows, then run it again.`;
+  }
+}
+
+/** An example of rows repeating `key` (`(a, b) = ('x', 1) appears 2 times`), or undefined. */
+async function findDuplicate(tx: Sql, table: string, key: string[]): Promise<string | undefined> {
+  const cols = key.map(sqlIdent).join(", ");
+  const [row] = await tx.unsafe(
+    `SELECT ${key.map((k) => `${sqlIdent(k)}::text`).join(", ")}, count(*)::int AS n FROM ${sqlIdent(table)}
+     GROUP BY ${cols} HAVING count(*) > 1 LIMIT 1`,
   );
-  return [`added unique key (${s.key.join(", ")}) to ${s.table}`];
+  if (!row) return undefined;
+  return `(${key.join(", ")}) = (${key.map((k) => quote(row[k])).join(", ")}) appears ${row.n} times`;
+}
+
+/** The first row whose `column` does not cast to `type`, named by its key columns (or its ctid). */
+async function findUnconvertible(
+  tx: Sql,
+  table: string,
+  column: string,
+  type: string,
+): Promise<string | undefined> {
+  // Cast each value on its own, in a function that catches the error: one bad row fails the whole ALTER, and
+  // the server does not say which row it was.
+  await tx.unsafe(`CREATE OR REPLACE FUNCTION pg_temp.nomnom_cast_fails(v anyelement, t text) RETURNS boolean
+    LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('SELECT $1::%s', t) USING v; RETURN false;
+    EXCEPTION WHEN others THEN RETURN true; END $$`);
+  const c = sqlIdent(column);
+  const [row] = await tx.unsafe(
+    `SELECT ctid::text AS ctid, to_jsonb(t) AS r, ${c}::text AS v FROM ${sqlIdent(table)} t
+     WHERE ${c} IS NOT NULL AND pg_temp.nomnom_cast_fails(${c}, $1) LIMIT 1`,
+    [type],
+  );
+  if (!row) return undefined;
+  const keys = Object.entries(row.r as Record<string, unknown>)
+    .filter(([k]) => k !== column && !k.startsWith("_"))
+    .slice(0, 3)
+    .map(([k, v]) => `${k} = ${quote(v)}`);
+  return `the row at ctid ${row.ctid} (${keys.join(", ")}) with ${column} = ${quote(row.v)}`;
+}
+
+const quote = (
+  v: unknown,
+) => (v === null || v === undefined ? "NULL" : `'${String(v).replaceAll("'", "''")}'`);
+
+/** The DDL nomnom's own schema and status table lack (read-only). */
+async function statusTableChanges(sql: Sql): Promise<string[]> {
+  const [{ exists }] = await sql`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${NOMNOM_SCHEMA})`;
+  if (!exists) {
+    return [
+      `CREATE SCHEMA ${NOMNOM_SCHEMA}`,
+      STATUS_TABLE.create,
+      ...STATUS_TABLE.indexes.map((i) => i.create),
+    ];
+  }
+  return await tableChanges(sql, STATUS_TABLE);
+}
+
+/** Create the table, or add the columns and indexes it lacks (nomnom's own tables: they only ever grow). */
+async function tableChanges(sql: Sql, spec: TableSpec): Promise<string[]> {
+  const qualified = (name: string) => `${spec.schema}.${sqlIdent(name)}`;
+  const [{ exists }] = await sql`SELECT to_regclass(${qualified(spec.name)}) IS NOT NULL AS exists`;
+  if (!exists) return [spec.create, ...spec.indexes.map((i) => i.create)];
+  const present = new Set(
+    (await sql`SELECT column_name FROM information_schema.columns
+               WHERE table_schema = ${spec.schema!} AND table_name = ${spec.name}`).map((r) => r.column_name),
+  );
+  const ddl = spec.columns.filter((c) => !present.has(c.name))
+    .map((c) => `ALTER TABLE ${qualified(spec.name)} ADD COLUMN ${sqlIdent(c.name)} ${c.add}`);
+  for (const index of spec.indexes) {
+    const [{ found }] = await sql`SELECT to_regclass(${qualified(index.name)}) IS NOT NULL AS found`;
+    if (!found) ddl.push(index.create);
+  }
+  return ddl;
+}
+
+function describeStatus(ddl: string[]): string[] {
+  return ddl.map((d) =>
+    d.startsWith("CREATE TABLE")
+      ? `created table ${STATUS_TABLE.label}`
+      : d.startsWith("CREATE SCHEMA")
+      ? `created schema ${NOMNOM_SCHEMA}`
+      : `upgraded ${STATUS_TABLE.label}: ${d}`
+  );
+}
+
+/**
+ * Derived entities whose tables have rows written before nomnom adopted them (no `_root_key`), and a way to find
+ * them from their root (see `deleteLegacyChildren` in statements.ts). Read once at start: nomnom always writes
+ * `_root_key`, so no such row appears later.
+ */
+export async function findLegacyChildren(sql: Sql, registry: Registry): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const entity of registry.stored) {
+    if (entity.kind !== "derived") continue;
+    const [row] = await sql.unsafe(
+      `SELECT EXISTS (SELECT 1 FROM ${sqlIdent(entity.storage!.table)} WHERE "_root_key" IS NULL) AS legacy`,
+    ).catch(() => [{ legacy: false }]); // no such column yet: the table does not match, nothing is written
+    if (row.legacy) found.add(entity.name);
+  }
+  return found;
 }

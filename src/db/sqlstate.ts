@@ -35,8 +35,12 @@ const UNAVAILABLE_SOCKET = new Set([
 ]);
 /** 40P01 deadlock detected, 55P03 lock not available (lock_timeout). */
 const LOCK_CONFLICT = new Set(["40P01", "55P03"]);
-/** 42703 undefined column, 42P01 undefined table, 42804 datatype mismatch. */
-const SCHEMA_MISMATCH = new Set(["42703", "42P01", "42804"]);
+/**
+ * 42703 undefined column, 42P01 undefined table, 42804 datatype mismatch, 42P10 no unique index matching ON
+ * CONFLICT (the key constraint was dropped), 42809 wrong object type (a view where the table was), 428C9 a
+ * generated column written to.
+ */
+const SCHEMA_MISMATCH = new Set(["42703", "42P01", "42804", "42P10", "42809", "428C9"]);
 /**
  * Classes of "the database rejects this data": 21 cardinality violation (one upsert touching a row twice: two
  * rows with one key), 22 data exception, 23 integrity constraint violation, 54 program limit exceeded (a value

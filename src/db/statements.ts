@@ -24,6 +24,11 @@ export type EntityStatements = {
   upsert: string;
   /** Derived tables only: delete the children of the given roots ($1) written before sequence $2. */
   deleteStaleChildren?: string;
+  /**
+   * Derived tables that copy every key field of their root: delete the children written before nomnom adopted
+   * the table (no `_root_key`) of the given roots, found by those copies. `rootFields` are the parameters' order.
+   */
+  deleteLegacyChildren?: { text: string; rootFields: string[] };
 };
 
 /** Name of the UNIQUE constraint nomnom keeps on `storage.key` (≤ 63 chars). */
@@ -74,8 +79,11 @@ export function createEntityTableSpec(entity: Entity): TableSpec {
   };
 }
 
-/** The upsert (and, for derived entities, the stale-children delete) of a stored entity. */
-export function createEntityStatements(entity: Entity): EntityStatements {
+/**
+ * The upsert (and, for derived entities, the stale-children deletes) of a stored entity. `root` is the root
+ * entity of a derived one (for the children of rows written before nomnom).
+ */
+export function createEntityStatements(entity: Entity, root?: Entity): EntityStatements {
   const s = entity.storage!;
   const derived = entity.kind === "derived";
   // Every meta column is a parameter but those PostgreSQL fills in (DEFAULT: `_updated_at`, set below).
@@ -95,7 +103,9 @@ export function createEntityStatements(entity: Entity): EntityStatements {
     .concat(`"_updated_at" = now()`);
   // The guard: a row is only replaced by a message that came later in the stream. A late redelivery of an older
   // message (same key, lower sequence) changes nothing. Children use <= so a message may rewrite its own rows.
-  const guard = derived ? `t."_seq" <= EXCLUDED."_seq"` : `t."_seq" < EXCLUDED."_seq"`;
+  // A row without a sequence was written before nomnom adopted the table: any message is newer (`NULL < n` is
+  // NULL, never true, and would have kept such rows forever).
+  const guard = `(t."_seq" IS NULL OR t."_seq" ${derived ? "<=" : "<"} EXCLUDED."_seq")`;
   const upsert = [
     `INSERT INTO ${table} AS t (${names.join(", ")})`,
     `SELECT ${columns.map((c, i) => `u.${aliases[i]}::${c.type}`).join(", ")}`,
@@ -111,7 +121,43 @@ export function createEntityStatements(entity: Entity): EntityStatements {
   const deleteStaleChildren = derived
     ? `DELETE FROM ${table} AS t WHERE t."_root_key" = ANY($1::text[]) AND t."_seq" < $2::bigint`
     : undefined;
-  return { entity, params: columns.map((c) => c.name), upsert, deleteStaleChildren };
+  return {
+    entity,
+    params: columns.map((c) => c.name),
+    upsert,
+    deleteStaleChildren,
+    deleteLegacyChildren: derived && root ? createLegacyChildrenDelete(entity, root) : undefined,
+  };
+}
+
+/**
+ * Rows written before nomnom have no `_root_key`, so the children of a replaced root are found by the columns
+ * that copy the root's key (`copy_field` from the root entity, as the TPC-H line items copy `order_key`). Without
+ * such copies nothing links an old child to its root, and old children stay.
+ */
+function createLegacyChildrenDelete(entity: Entity, root: Entity): EntityStatements["deleteLegacyChildren"] {
+  const rootStorage = root.storage;
+  if (!rootStorage?.naturalKey) return undefined;
+  const stored = new Map(entity.storage!.columns.map((c) => [c.name, c]));
+  const copies = rootStorage.key.map((rootField) =>
+    entity.fields.find((f) =>
+      stored.has(f.name) && f.computedFrom?.transform === "copy_field" &&
+      f.computedFrom.sources.some((s) => "entity" in s && s.entity === root.name && s.field === rootField)
+    )
+  );
+  if (copies.some((c) => !c)) return undefined;
+  const cols = copies.map((f) => sqlIdent(f!.name));
+  const casts = copies.map((f, i) => `u.c${i}::${PG_TYPES[stored.get(f!.name)!.type]}`);
+  const arrays = copies.map((_, i) => `$${i + 1}::text[]`);
+  const aliases = copies.map((_, i) => `c${i}`);
+  return {
+    text:
+      `DELETE FROM ${sqlIdent(entity.storage!.table)} AS t WHERE t."_root_key" IS NULL AND (${
+        cols.join(", ")
+      }) ` +
+      `IN (SELECT ${casts.join(", ")} FROM unnest(${arrays.join(", ")}) AS u(${aliases.join(", ")}))`,
+    rootFields: rootStorage.key,
+  };
 }
 
 /** nomnom's status table. `history` keeps every status change of a message (replays included). */

@@ -27,6 +27,11 @@ export type StatusRow = {
   nextAttemptAt?: Date;
   /** Of a message sent with an Idempotency-Key; kept once set. */
   bodySha256?: string;
+  /**
+   * A delivery held back because the entity's table does not match (not an attempt): marked in the history so
+   * that it does not count against the retry budget (see `countFailures()`).
+   */
+  held?: boolean;
 };
 
 /** A stored status, as the API reports it. */
@@ -39,12 +44,12 @@ export type StoredStatus = {
   attempts: number;
   error: string | null;
   next_attempt_at: string | null;
-  history: { status: MessageStatus; at: string; attempts?: number; error?: string }[];
+  history: { status: MessageStatus; at: string; attempts?: number; error?: string; held?: boolean }[];
 };
 
 /**
  * Upsert of a batch of status rows, appending one event per row to its history. Parameters: ids, entities,
- * statuses, seqs, received_at, attempts, errors, next_attempt_at, body_sha256 (all text[]).
+ * statuses, seqs, received_at, attempts, errors, next_attempt_at, body_sha256, held (all text[]).
  *
  * The guard: a write never takes a message back in time. A write from an older stream message (lower stream_seq)
  * changes nothing, and a final status (completed, dlq, dropped) is only replaced by a write from a newer stream
@@ -57,11 +62,11 @@ const UPSERT_STATUS = `INSERT INTO ${NOMNOM_SCHEMA}.messages AS m
 SELECT u.id, u.entity, u.status, u.seq::bigint, u.received_at::timestamptz, now(), u.attempts::integer, u.error,
   u.next_at::timestamptz,
   jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('status', u.status, 'at', now(),
-    'attempts', u.attempts::integer, 'error', u.error))),
+    'attempts', u.attempts::integer, 'error', u.error, 'held', u.held::boolean))),
   u.body_sha256
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-  $9::text[])
-  AS u(id, entity, status, seq, received_at, attempts, error, next_at, body_sha256)
+  $9::text[], $10::text[])
+  AS u(id, entity, status, seq, received_at, attempts, error, next_at, body_sha256, held)
 ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,
   stream_seq = COALESCE(EXCLUDED.stream_seq, m.stream_seq),
   received_at = COALESCE(m.received_at, EXCLUDED.received_at),
@@ -87,7 +92,25 @@ export async function upsertStatuses(sql: Sql, rows: StatusRow[]): Promise<void>
     unique.map((r) => r.error ?? null),
     unique.map((r) => r.nextAttemptAt?.toISOString() ?? null),
     unique.map((r) => r.bodySha256 ?? null),
+    unique.map((r) => (r.held ? "true" : null)),
   ], { prepare: true });
+}
+
+/**
+ * How many failed attempts each message has on record: its `retrying` history entries, less the deliveries held
+ * back for a schema mismatch. The retry budget counts these, not JetStream's delivery count, which also counts
+ * every held delivery (and max_deliver is unlimited, so the server never gives up on its own).
+ */
+export async function countFailures(sql: Sql, ids: string[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const rows = await sql.unsafe(
+    `SELECT message_id, (SELECT count(*)::int FROM jsonb_array_elements(history) e
+                         WHERE e->>'status' = 'retrying' AND e->'held' IS NULL) AS failures
+     FROM ${NOMNOM_SCHEMA}.messages WHERE message_id = ANY($1::text[])`,
+    [ids],
+    { prepare: true },
+  );
+  return new Map(rows.map((r) => [r.message_id as string, Number(r.failures)]));
 }
 
 /** The stored statuses of `ids` (missing ids are absent from the map). */

@@ -30,11 +30,18 @@ export type WritePlan = {
   statements: Map<string, EntityStatements>;
   /** For each ingestible entity: its stored descendants, parents first. */
   descendants: Map<string, Entity[]>;
+  /** Derived entities whose table has rows from before nomnom (no `_root_key`): see `deleteLegacyChildren`. */
+  legacyChildren: ReadonlySet<string>;
 };
 
 /** Build the write plan (pure). */
-export function createWritePlan(registry: Registry): WritePlan {
-  const statements = new Map(registry.stored.map((e) => [e.name, createEntityStatements(e)]));
+export function createWritePlan(
+  registry: Registry,
+  legacyChildren: ReadonlySet<string> = new Set(),
+): WritePlan {
+  const statements = new Map(
+    registry.stored.map((e) => [e.name, createEntityStatements(e, registry.entities.get(e.root))]),
+  );
   const descendants = new Map(
     registry.ingestible.map((root) => [
       root.name,
@@ -43,7 +50,7 @@ export function createWritePlan(registry: Registry): WritePlan {
       ),
     ]),
   );
-  return { registry, statements, descendants };
+  return { registry, statements, descendants, legacyChildren };
 }
 
 type Row = Record<string, unknown>;
@@ -86,6 +93,14 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
       for (const child of plan.descendants.get(entity.name) ?? []) {
         const st = plan.statements.get(child.name)!;
         await run(st.deleteStaleChildren!, [keys, newest]);
+        const legacy = plan.legacyChildren.has(child.name) ? st.deleteLegacyChildren : undefined;
+        if (legacy) {
+          const types = new Map(entity.storage!.columns.map((c) => [c.name, c.type]));
+          await run(
+            legacy.text,
+            legacy.rootFields.map((f) => winners.map((w) => toSqlText(types.get(f)!, w.decoded.root[f]))),
+          );
+        }
         const rows: Row[] = [];
         winners.forEach((item, i) => {
           for (const instance of item.decoded.derived.get(child.name) ?? []) {

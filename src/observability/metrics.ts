@@ -98,6 +98,12 @@ export function createMetrics(role: string, version: string) {
       buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
       registers: [registry],
     }),
+    schemaMismatch: new Gauge({
+      name: "nomnom_schema_mismatch",
+      help: "1 while an entity's messages are held because its table does not match the entity, else 0",
+      labelNames: ["entity"],
+      registers: [registry],
+    }),
     transactionSeconds: new Histogram({
       name: "nomnom_transaction_duration_seconds",
       help: "Duration of one batch transaction",

@@ -27,9 +27,26 @@ export type BatchDeps = {
   /** Entity named by a message's subject (for metrics of messages that could not be decoded). */
   entityOf(msg: JsMsg): string;
   settings: RetrySettings;
+  /**
+   * The failed attempts on record for each message (see countFailures() in src/db/status.ts). Without it the
+   * retry budget goes by JetStream's delivery count alone.
+   */
+  countFailures?(messageIds: string[]): Promise<Map<string, number>>;
+  /** Entities whose tables do not match (src/db/schema_watch.ts); without it schema errors are retried. */
+  schema?: SchemaHold;
   counters: WorkerCounters;
   log: Logger;
   metrics?: Metrics;
+};
+
+/** What the batch processor needs of the schema watch. */
+export type SchemaHold = {
+  isHeld(entity: string): boolean;
+  /** Why `entity` is held (for its messages' status). */
+  reason(entity: string): string;
+  isMismatch(error: unknown): boolean;
+  report(entity: string, error: Error): void;
+  holdMs: number;
 };
 
 /** A message ready to write, with any other deliveries of the same stream message in the same batch. */
@@ -54,6 +71,65 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
     count(entity, "dead_lettered");
   };
 
+  /** Ids whose `retrying` (held) status this process already recorded: one status write per held message. */
+  const heldRecorded = new Set<string>();
+  /**
+   * Hold messages whose entity's table does not match: nak with the schema watch's interval, no attempt spent.
+   * Why not fewer deliveries instead: the ingest stream has one durable consumer for every entity (one lag for
+   * KEDA, one place a message can be), and a work-queue stream refuses a second consumer whose subjects overlap
+   * it, so the server cannot be told to skip one entity. A held message is therefore delivered again after each
+   * interval, and JetStream counts those deliveries; the consumer's max_deliver is unlimited (the server never
+   * strands it), and the retry budget counts failed attempts on record, where a hold is marked as such
+   * (countFailures()), not deliveries. The cost: held messages sit in the consumer's ack-pending window
+   * (--max-ack-pending) until their entity is released.
+   */
+  const hold = async (group: Decoded[]): Promise<void> => {
+    const schema = deps.schema!;
+    const fresh = group.filter((d) => !heldRecorded.has(d.item.messageId));
+    if (fresh.length > 0) {
+      try {
+        await deps.saveRetrying(fresh.map((d) => ({
+          messageId: d.item.messageId,
+          entity: d.item.decoded.entity.name,
+          status: "retrying",
+          seq: d.item.seq,
+          receivedAt: d.item.receivedAt,
+          attempts: d.item.attempts,
+          error: `waiting for the table to match the entity: ${schema.reason(d.item.decoded.entity.name)}`,
+          nextAttemptAt: new Date(Date.now() + schema.holdMs),
+          held: true,
+        })));
+        for (const d of fresh) heldRecorded.add(d.item.messageId);
+      } catch (failure) {
+        log.debug("could not record held status", { error: failure });
+      }
+    }
+    for (const d of group) {
+      d.msg.nak(schema.holdMs);
+      for (const twin of d.twins) twin.nak(schema.holdMs);
+    }
+  };
+  /** A write failed because a table changed: hold that entity (writing each entity apart to find which). */
+  const schemaFailure = async (group: Decoded[], error: Error): Promise<void> => {
+    const byEntity = new Map<string, Decoded[]>();
+    for (const d of group) {
+      const name = d.item.decoded.entity.name;
+      byEntity.set(name, [...(byEntity.get(name) ?? []), d]);
+    }
+    if (byEntity.size > 1) {
+      for (const part of byEntity.values()) await writeOrIsolate(part);
+      return;
+    }
+    const [entity] = byEntity.keys();
+    deps.schema!.report(entity, error);
+    await hold(group);
+  };
+  /** Settle a group whose write failed: hold (schema), retry (transient) or isolate the rejected message. */
+  const settle = async (group: Decoded[], error: Error): Promise<void> => {
+    if (deps.schema?.isMismatch(error)) return await schemaFailure(group, error);
+    if (isTransient(error)) return await retryOrSplit(group, error);
+    await isolatePermanent(group, error);
+  };
   /** Write `group`; undefined when it committed (and was acked), else the failure. */
   const tryWrite = async (group: Decoded[]): Promise<Error | undefined> => {
     try {
@@ -67,6 +143,7 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
       d.msg.ack();
       for (const twin of d.twins) twin.ack();
       count(d.item.decoded.entity.name, "completed");
+      heldRecorded.delete(d.item.messageId);
     }
     counters.completed += group.length;
     return undefined;
@@ -76,9 +153,7 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
   const writeOrIsolate = async (group: Decoded[]): Promise<void> => {
     if (group.length === 0) return;
     const error = await tryWrite(group);
-    if (!error) return;
-    if (isTransient(error)) return await retryOrSplit(group, error);
-    await isolatePermanent(group, error);
+    if (error) await settle(group, error);
   };
 
   const isolatePermanent = async (group: Decoded[], error: Error): Promise<void> => {
@@ -111,8 +186,8 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
         succeeded = true;
         continue;
       }
-      if (!isTransient(failure)) {
-        await isolatePermanent(part, failure);
+      if (deps.schema?.isMismatch(failure) || !isTransient(failure)) {
+        await settle(part, failure);
         continue;
       }
       if (!succeeded && i > 0) return await retryOrGiveUp(parts.slice(i).flat(), failure);
@@ -127,10 +202,19 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
    */
   const retryOrGiveUp = async (group: Decoded[], error: Error): Promise<void> => {
     const retrying: Decoded[] = [];
+    const candidates = group.filter((d) => shouldGiveUp(d.msg.info.deliveryCount, settings));
+    // Deliveries are not attempts (a held message is delivered again and again): ask what is on record. If that
+    // cannot be read, nothing is given up this time.
+    const failures = candidates.length > 0 && deps.countFailures
+      ? await deps.countFailures(candidates.map((d) => d.item.messageId)).catch(() =>
+        new Map<string, number>()
+      )
+      : undefined;
     for (const d of group) {
-      if (shouldGiveUp(d.msg.info.deliveryCount, settings)) {
-        await deadLetter(d.msg, d.twins, d.item.decoded.entity.name, error);
-      } else retrying.push(d);
+      const giveUp = candidates.includes(d) &&
+        (!failures || shouldGiveUp((failures.get(d.item.messageId) ?? 0) + 1, settings));
+      if (giveUp) await deadLetter(d.msg, d.twins, d.item.decoded.entity.name, error);
+      else retrying.push(d);
     }
     if (retrying.length === 0) return;
     const delays = retrying.map((d) =>
@@ -187,7 +271,10 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
       }
     }
     const decodedAt = performance.now();
-    await writeOrIsolate(decoded);
+    const schema = deps.schema;
+    const waiting = schema ? decoded.filter((d) => schema.isHeld(d.item.decoded.entity.name)) : [];
+    if (waiting.length > 0) await hold(waiting);
+    await writeOrIsolate(waiting.length > 0 ? decoded.filter((d) => !waiting.includes(d)) : decoded);
     log.debug("batch", {
       size: batch.length,
       decode_ms: Math.round(decodedAt - started),

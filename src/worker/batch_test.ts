@@ -132,3 +132,80 @@ Deno.test("a message that cannot be decoded is dead-lettered alone; its twin is 
   ]);
   assert.deepEqual(events, ["dlq:bad1", "ack:bad1", "ack:bad1", "write:a", "commit", "ack:a"]);
 });
+
+/** A schema hold for tests: `held` lists the held entities; reports are logged as events. */
+function schemaHold(events: Events, held: Set<string>) {
+  return {
+    isHeld: (entity: string) => held.has(entity),
+    reason: () => "column value is gone",
+    isMismatch: (error: unknown) => (error as { code?: string }).code === "42703",
+    report: (entity: string) => {
+      events.push(`held:${entity}`);
+      held.add(entity);
+    },
+    holdMs: 5_000,
+  };
+}
+
+/** Messages whose id starts with "c" are Customers, the rest Orders. */
+const byPrefix = (msg: JsMsg) => {
+  const id = msg.subject.split(".")[3];
+  return {
+    messageId: id,
+    seq: msg.seq,
+    attempts: msg.info.deliveryCount,
+    decoded: { entity: { name: id.startsWith("c") ? "Customer" : "Order" } },
+  } as BatchItem;
+};
+
+Deno.test("a schema error holds only its entity: nak'ed with the hold delay, not dead-lettered; others commit", async () => {
+  const events: Events = [];
+  const saved: { id: string; held?: boolean }[] = [];
+  const { process, counters } = processor(events, (ids) => {
+    if (ids.some((id) => !id.startsWith("c"))) {
+      throw Object.assign(new Error(`column "value" does not exist`), { code: "42703" });
+    }
+  }, {
+    decode: byPrefix,
+    schema: schemaHold(events, new Set()),
+    saveRetrying: (
+      rows,
+    ) => (saved.push(...rows.map((r) => ({ id: r.messageId, held: r.held }))), Promise.resolve()),
+  });
+  await process([message(events, "a", 1), message(events, "c1", 2), message(events, "b", 3)]);
+  assert.equal(counters.deadLettered, 0);
+  assert.equal(counters.retried, 0, "a hold is not a retry");
+  assert.deepEqual(events.filter((e) => e.startsWith("ack")), ["ack:c1"]);
+  assert.deepEqual(events.filter((e) => e.startsWith("nak")).sort(), ["nak:a:5000", "nak:b:5000"]);
+  assert.ok(events.includes("held:Order"));
+  assert.deepEqual(saved, [{ id: "a", held: true }, { id: "b", held: true }]);
+});
+
+Deno.test("messages of a held entity are nak'ed without a write, and their held status is recorded once", async () => {
+  const events: Events = [];
+  let saves = 0;
+  const { process } = processor(events, () => {}, {
+    decode: byPrefix,
+    schema: schemaHold(events, new Set(["Order"])),
+    saveRetrying: () => (saves++, Promise.resolve()),
+  });
+  await process([message(events, "a", 1), message(events, "c1", 2)]);
+  await process([message(events, "a", 1, 2)]);
+  assert.deepEqual(events.filter((e) => e.startsWith("write")), ["write:c1"]);
+  assert.deepEqual(events.filter((e) => e.startsWith("nak")), ["nak:a:5000", "nak:a:5000"]);
+  assert.equal(saves, 1, "the second delivery of a held message writes no status");
+});
+
+Deno.test("deliveries are not attempts: a message with few failures on record is not dead-lettered", async () => {
+  const settings = { maxDeliver: 3, retryBudgetMs: 1_000, retryBaseMs: 200, retryMaxMs: 2_000 };
+  const events: Events = [];
+  const { process, counters } = processor(events, down, {
+    settings,
+    countFailures: (ids) => Promise.resolve(new Map(ids.map((id) => [id, id === "a" ? 1 : 10]))),
+  });
+  // Both have had 30 deliveries (say, held while a table was being fixed); only b has failed that often.
+  await process([message(events, "a", 1, 30), message(events, "b", 2, 30)]);
+  assert.equal(counters.deadLettered, 1);
+  assert.deepEqual(events.filter((e) => e.startsWith("dlq")), ["dlq:b"]);
+  assert.equal(events.filter((e) => e.startsWith("nak:a")).length, 1);
+});

@@ -11,10 +11,12 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { decodeMessage } from "../registry/derive.ts";
 import type { Config } from "../config.ts";
-import { upsertStatuses } from "../db/status.ts";
+import { countFailures, upsertStatuses } from "../db/status.ts";
+import { isSchemaMismatch } from "../db/schema_errors.ts";
+import type { SchemaWatch } from "../db/schema_watch.ts";
 import { readBodySha256, readReceivedAt } from "../stream/envelope.ts";
 import type { Topology } from "../stream/topology.ts";
-import { createBatchProcessor, type WorkerCounters } from "./batch.ts";
+import { createBatchProcessor, type SchemaHold, type WorkerCounters } from "./batch.ts";
 import { createDeadLetterer } from "./dead_letter.ts";
 import { messageIdOf } from "../stream/message_id.ts";
 import { createPuller } from "./pull.ts";
@@ -27,6 +29,8 @@ export type WorkerDeps = {
   settings: Config["worker"];
   log: Logger;
   metrics?: Metrics;
+  /** Entities whose tables do not match: their messages are held, not written (src/db/schema_watch.ts). */
+  schema?: SchemaWatch;
 };
 
 export type { WorkerCounters };
@@ -52,6 +56,8 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     deadLetter: createDeadLetterer({ ...deps, jsm: await js.jetstreamManager() }),
     entityOf: (msg) => topology.parseSubject(msg.subject).entity,
     settings,
+    countFailures: (ids) => countFailures(deps.sql, ids),
+    schema: deps.schema && holdFor(deps.schema, deps.plan.registry),
     counters,
     log,
     metrics: deps.metrics,
@@ -129,6 +135,16 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
       }
       while (inFlight.size > 0) await Promise.all(inFlight);
     },
+  };
+}
+
+function holdFor(watch: SchemaWatch, registry: WritePlan["registry"]): SchemaHold {
+  return {
+    isHeld: (entity) => watch.isHeld(entity),
+    reason: (entity) => watch.mismatches().find((m) => m.entity === entity)?.problems.join(" | ") ?? "",
+    isMismatch: (error) => isSchemaMismatch(error, registry),
+    report: (entity, error) => watch.report(entity, error),
+    holdMs: watch.holdMs,
   };
 }
 
