@@ -141,7 +141,13 @@ async function applyChange(tx: Sql, change: SchemaChange): Promise<string | unde
     await tx.unsafe("ROLLBACK TO SAVEPOINT nomnom_change");
     const code = (error as { code?: string }).code ?? "";
     if (!change.cast || classifyDatabaseError(error) === "lock_conflict") throw error;
-    const example = await findUnconvertible(tx, change.table, change.column!, change.cast.to);
+    const example = await findUnconvertible(
+      tx,
+      change.table,
+      change.column!,
+      change.cast.to,
+      change.cast.key,
+    );
     return `Cannot change "${change.table}"."${change.column}" (entity "${change.entity}") from ` +
       `${change.cast.from} to ${change.cast.to}: ${example ?? "a row"} does not convert ` +
       `([${code}] ${(error as Error).message}). Fix or delete such rows, then run it again.`;
@@ -159,12 +165,13 @@ async function findDuplicate(tx: Sql, table: string, key: string[]): Promise<str
   return `(${key.join(", ")}) = (${key.map((k) => quote(row[k])).join(", ")}) appears ${row.n} times`;
 }
 
-/** The first row whose `column` does not cast to `type`, named by its key columns (or its ctid). */
+/** The first row whose `column` does not cast to `type`, named by its ctid and the entity's key columns. */
 async function findUnconvertible(
   tx: Sql,
   table: string,
   column: string,
   type: string,
+  key: string[],
 ): Promise<string | undefined> {
   // Cast each value on its own, in a function that catches the error: one bad row fails the whole ALTER, and
   // the server does not say which row it was.
@@ -178,11 +185,10 @@ async function findUnconvertible(
     [type],
   );
   if (!row) return undefined;
-  const keys = Object.entries(row.r as Record<string, unknown>)
-    .filter(([k]) => k !== column && !k.startsWith("_"))
-    .slice(0, 3)
-    .map(([k, v]) => `${k} = ${quote(v)}`);
-  return `the row at ctid ${row.ctid} (${keys.join(", ")}) with ${column} = ${quote(row.v)}`;
+  const r = row.r as Record<string, unknown>;
+  const named = key.filter((k) => k !== column && k in r).map((k) => `${k} = ${quote(r[k])}`);
+  return `the row at ctid ${row.ctid}${named.length > 0 ? ` (${named.join(", ")})` : ""} with ${column} = ` +
+    quote(row.v);
 }
 
 const quote = (

@@ -54,8 +54,8 @@ export type SchemaChange = {
   declares: string;
   /** The statements that make the table match, in order. */
   sql: string[];
-  /** For `change_type`: the cast the statements use, to find a row that would not convert. */
-  cast?: { from: string; to: string };
+  /** For `change_type`: the cast the statements use, to find a row that would not convert (named by `key`). */
+  cast?: { from: string; to: string; key: string[] };
   /** Why applying it failed (rows that would not survive it), when it was tried. */
   refused?: string;
   /** For `change_key`: the columns whose values must be unique before the key can move there. */
@@ -162,7 +162,7 @@ export function diffTable(entity: Entity, live: LiveTable | undefined): SchemaCh
         sql: [
           `ALTER TABLE ${t} ALTER COLUMN ${c} TYPE ${want.type}${widen ? "" : ` USING ${c}::${want.type}`}`,
         ],
-        cast: widen ? undefined : { from: col.type, to: want.type },
+        cast: widen ? undefined : { from: col.type, to: want.type, key: s.key },
       });
     }
     if (col.notNull && want.nullable && want.field) {
