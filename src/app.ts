@@ -22,7 +22,7 @@ import { connectDatabase, type Sql } from "./db/connect.ts";
 import { type EmbeddedNats, findNatsServer, startEmbeddedNats } from "./embedded/nats.ts";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./embedded/postgres.ts";
 import { findLegacyChildren, migrate } from "./db/migrate.ts";
-import { SCHEMA_CHECK_MS, type SchemaWatch, startSchemaWatch } from "./db/schema_watch.ts";
+import { type SchemaWatch, startSchemaWatch } from "./db/schema_watch.ts";
 import { createWritePlan } from "./db/write_batch.ts";
 import type { Logger } from "./log.ts";
 import type { Registry } from "./registry/types.ts";
@@ -121,7 +121,7 @@ const MODULES: Record<ModuleName, Module> = {
         registry: rt.registry,
         log: rt.log,
         metrics: rt.metrics,
-        intervalMs: SCHEMA_CHECK_MS,
+        intervalMs: rt.config.schemaCheckMs,
         initial,
       });
       rt.schema = schema;

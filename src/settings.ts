@@ -221,6 +221,13 @@ export const SETTINGS = {
     int(1, 100).default(4),
     "PostgreSQL connections",
   ),
+  /** See src/db/schema_watch.ts: tables compared with the entities while running, held messages' wait. */
+  schemaCheckMs: setting(
+    "schema-check-ms",
+    "NOMNOM_SCHEMA_CHECK_MS",
+    int(100, 600_000).default(5_000),
+    "how often running roles compare tables with entities; held messages wait as long",
+  ),
 } as const;
 
 /** A node of the tree: a setting, or a group of them. */

@@ -6,6 +6,8 @@
  * adopted with their rows.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import process from "node:process";
 import { run, type Running } from "../src/app.ts";
 import { migrate, MigrationRefused } from "../src/db/migrate.ts";
 import { countFailures } from "../src/db/status.ts";
@@ -80,8 +82,9 @@ async function deadLetters(env: TestEnv): Promise<number> {
   return n;
 }
 
+/** An environment whose roles compare their tables every second (held messages come back as often). */
 async function schemaEnv(dir: string): Promise<TestEnv> {
-  return await createTestEnv({ entities: dir });
+  return await createTestEnv({ entities: dir, flags: ["--schema-check-ms=1000"] });
 }
 
 Deno.test("a type change is refused at start and held while running, then applied by migrate --apply", async () => {
@@ -282,7 +285,7 @@ Deno.test("two workers starting together on a changed entity set both migrate it
 });
 
 Deno.test("a table made before nomnom (the original nomnom's DDL, with rows) is adopted: the first newer message replaces the order and its line items", async () => {
-  const env = await createTestEnv({ entities: TPCH + "entities" });
+  const env = await schemaEnv(TPCH + "entities");
   try {
     // The tables of the original nomnom's TPC-H example (its Diesel schema): no _seq, REAL prices, SERIAL ids.
     await env.sql.unsafe(`
@@ -317,6 +320,55 @@ Deno.test("a table made before nomnom (the original nomnom's DDL, with rows) is 
       ["O12345", 1, "P5001"],
       ["O12345", 2, "P5002"],
     ], "the old order's three line items are replaced by the message's two; another order's are kept");
+  } finally {
+    await env.close();
+  }
+});
+
+/** Run `nomnom <args>` as a user would (a child process). */
+function nomnom(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["run", "-A", MAIN, ...args], (error, stdout, stderr) => {
+      resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr });
+    });
+  });
+}
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+Deno.test("nomnom migrate names what it will not change (exit 1), --plan prints the DDL, --apply runs it", async () => {
+  const env = await schemaEnv(await entities(V1));
+  try {
+    await migrate(env.sql, env.registry, silentLogger);
+    const v2 = await entities(`[{ name: sensor }, { name: value, type: BigInt }, { name: unit }]`);
+    const flags = [`--entities=${v2}`, `--database-url=${env.config.databaseUrl}`, "--log-level=error"];
+    const plan = await nomnom(["migrate", "--plan", ...flags]);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(
+      plan.stdout,
+      /-- safe: widen_type readings\.value \(Reading\).*\nALTER TABLE "readings" ALTER COLUMN "value" TYPE bigint;/,
+    );
+    assert.match(plan.stdout, /-- safe: add_column readings\.unit \(Reading\)/);
+    const [{ n: before }] = await env.sql`SELECT count(*)::int AS n FROM pg_attribute
+      WHERE attrelid = 'readings'::regclass AND attname = 'unit'`;
+    assert.equal(before, 0, "--plan changes nothing");
+
+    // The dropped field `note` stays: it is nullable, so inserts still work; nomnom never drops a column.
+    const safe = await nomnom(["migrate", ...flags]);
+    assert.equal(safe.code, 0, safe.stdout + safe.stderr);
+    assert.match(safe.stdout, /widened column readings\.value from integer NOT NULL to bigint/);
+    assert.match(safe.stdout, /added column readings\.unit/);
+
+    const v3 = await entities(`[{ name: sensor }, { name: value }, { name: unit }]`);
+    const flags3 = [`--entities=${v3}`, `--database-url=${env.config.databaseUrl}`, "--log-level=error"];
+    const refused = await nomnom(["migrate", ...flags3]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stdout,
+      /1 difference\(s\) nomnom does not change by itself:\n {2}entity "Reading", table "readings", column "value": the table has bigint NOT NULL, the entity declares text/,
+    );
+    const applied = await nomnom(["migrate", "--apply", ...flags3]);
+    assert.equal(applied.code, 0, applied.stdout + applied.stderr);
+    assert.equal((await nomnom(["migrate", ...flags3])).stdout.trim(), "schema is up to date");
   } finally {
     await env.close();
   }

@@ -7,8 +7,7 @@ import { connectDatabase } from "../db/connect.ts";
 import { migrate, MigrationRefused, planMigration } from "../db/migrate.ts";
 import { describeProblem, type SchemaChange } from "../db/schema_diff.ts";
 import { ConfigError } from "../errors.ts";
-import { createCliLogger, defineCommand, unexpected } from "./command.ts";
-import { loadEntities } from "./command.ts";
+import { createCliLogger, defineCommand, loadEntities } from "./command.ts";
 import { requireServices } from "./services.ts";
 
 /** What `nomnom migrate` does: make the safe changes, print every change's DDL, or make them all. */
@@ -30,7 +29,9 @@ export const migrateCommand = defineCommand<MigrateArgs>({
   },
   settings: ["entities", "database-url", "log-level", "log-format"],
   parse(positionals, flags) {
-    if (positionals.length > 0) throw unexpected("migrate", positionals);
+    if (positionals.length > 0) {
+      throw new ConfigError(`"nomnom migrate" takes no argument, not "${positionals[0]}".`);
+    }
     if (flags.plan && flags.apply) {
       throw new ConfigError(
         `"nomnom migrate" takes --plan or --apply, not both. Run "nomnom migrate --help".`,

@@ -86,5 +86,6 @@ Deno.test("command arguments are parsed by their command, apart from the deploym
   fails(["dlq", "list", "--limit=5000"], /--limit="5000": must be a whole number from 1 to 1000/);
   fails(["dlq", "drop", ">"], /">" is not a message id/);
   fails(["migrate", "now"], /"nomnom migrate" takes no argument, not "now"/);
+  fails(["migrate", "--plan", "--apply"], /"nomnom migrate" takes --plan or --apply, not both/);
   fails(["--port"], /--port/);
 });

@@ -98,7 +98,7 @@ Deno.test("diffTable() refuses a type change, naming entity, table, column, both
   assert.equal(changes.length, 1);
   const [change] = changes;
   assert.equal(change.safe, false);
-  assert.deepEqual(change.cast, { from: "integer", to: "text" });
+  assert.deepEqual(change.cast, { from: "integer", to: "text", key: ["order_key"] });
   assert.equal(
     describeProblem(change),
     `entity "Order", table "orders", column "value": the table has integer NOT NULL, the entity declares ` +

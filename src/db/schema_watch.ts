@@ -13,9 +13,6 @@ import type { Sql } from "./connect.ts";
 import { migrate, type MigrationResult } from "./migrate.ts";
 import { describeProblem } from "./schema_diff.ts";
 
-/** How often a running role compares the tables with the entities; also how long a held message waits. */
-export const SCHEMA_CHECK_MS = 5_000;
-
 /** An entity (root or reference: what a message is) whose messages are held, and why. */
 export type Mismatch = { entity: string; since: string; problems: string[] };
 

@@ -7,8 +7,8 @@ import { classifyDatabaseError } from "../db/sqlstate.ts";
 
 /**
  * True when retrying the same write later may succeed: everything but data the database rejects (`permanent`)
- * and invalid payloads. A schema mismatch is retried: another version's migration may be about to add what is
- * missing. Failures without a code (a timeout, a bug) are retried too, within the retry budget.
+ * and invalid payloads. A schema mismatch is retried here; the batch processor asks the schema watch first,
+ * which holds the entity instead (src/db/schema_errors.ts). Failures without a code (a timeout, a bug) are retried too, within the retry budget.
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof TransientError) return true;
