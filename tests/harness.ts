@@ -235,3 +235,30 @@ export async function post(
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 }
+
+/**
+ * Make the database reject `table.column` values above `max` with 22003 (numeric value out of range), as a
+ * smallint column would: valid messages that only the database refuses. A trigger, not a narrower column type:
+ * nomnom widens a column narrower than its entity at start (src/db/schema_diff.ts). `acceptAgain()` undoes it.
+ */
+export async function rejectAbove(
+  sql: postgres.Sql,
+  table: string,
+  column: string,
+  max: number,
+): Promise<void> {
+  const name = `${table}_${column}_poison`;
+  await sql.unsafe(`
+    CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+      IF NEW.${column} > ${max} THEN
+        RAISE EXCEPTION 'value % is out of range for ${column}', NEW.${column} USING ERRCODE = '22003';
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER ${name} BEFORE INSERT OR UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}();`);
+}
+
+/** Undo `rejectAbove()`: the cause of those dead letters is fixed. */
+export async function acceptAgain(sql: postgres.Sql, table: string, column: string): Promise<void> {
+  await sql.unsafe(`DROP TRIGGER ${table}_${column}_poison ON ${table}`);
+}

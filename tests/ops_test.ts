@@ -137,6 +137,7 @@ Deno.test("the worker role serves /health, /ready and /metrics on its own port",
     "topology",
     "postgres",
     "migrations",
+    "schema",
   ]);
   assert.match(
     (await request(`${base}/metrics`)).text,

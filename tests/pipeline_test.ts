@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { jetstream } from "@nats-io/jetstream";
-import { createTestEnv, post, TPCH, waitForStatus } from "./harness.ts";
+import { createTestEnv, post, rejectAbove, TPCH, waitForStatus } from "./harness.ts";
 import { readStatuses } from "../src/db/status.ts";
 
 const exampleOrder = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
@@ -136,11 +136,11 @@ Deno.test("an NDJSON batch accepts the good lines and names the bad ones", async
 Deno.test("a message the database rejects is dead-lettered alone; the rest of its batch commits", async () => {
   await using env = await createTestEnv();
   const api = await env.start("api");
-  // ship_priority is a 32-bit Integer in the entity but the table is altered to smallint: valid JSON that
+  // ship_priority is a 32-bit Integer in the entity but the table refuses more than 32767: valid JSON that
   // only the database rejects (22003 numeric out of range) — the poison message. The worker starts after all
   // 20 are queued, so they arrive as one batch and the bad one must be isolated from the others.
   await env.migrate();
-  await env.sql`ALTER TABLE orders ALTER COLUMN ship_priority TYPE smallint`;
+  await rejectAbove(env.sql, "orders", "ship_priority", 32767);
   const good = [] as string[];
   let poison = "";
   for (let i = 0; i < 20; i++) {
@@ -165,9 +165,9 @@ Deno.test("a message whose line item the database rejects commits nothing, not e
   await using env = await createTestEnv();
   const api = await env.start("api");
   await env.migrate();
-  // quantity is a 32-bit Integer in the entity; as smallint only the database rejects 100000 (22003), and it
+  // quantity is a 32-bit Integer in the entity; only the database rejects 100000 (22003), and it
   // does so in the child insert, after the order's own row was written in the same transaction.
-  await env.sql`ALTER TABLE order_line_items ALTER COLUMN quantity TYPE smallint`;
+  await rejectAbove(env.sql, "order_line_items", "quantity", 32767);
   const orders = [1, 2, 3, 4, 5].map((i) => ({
     ...exampleOrder,
     order_key: `O${i}`,

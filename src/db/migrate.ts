@@ -232,6 +232,8 @@ function describeStatus(ddl: string[]): string[] {
       ? `created table ${STATUS_TABLE.label}`
       : d.startsWith("CREATE SCHEMA")
       ? `created schema ${NOMNOM_SCHEMA}`
+      : d.startsWith("CREATE INDEX")
+      ? `created index ${d.split(" ")[2]} on ${STATUS_TABLE.label}`
       : `upgraded ${STATUS_TABLE.label}: ${d}`
   );
 }
