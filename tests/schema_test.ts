@@ -6,18 +6,18 @@
  * adopted with their rows.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import process from "node:process";
 import { run, type Running } from "../src/app.ts";
 import { migrate, MigrationRefused } from "../src/db/migrate.ts";
 import { countFailures } from "../src/db/status.ts";
 import { silentLogger } from "../src/log.ts";
 import { loadRegistry } from "../src/registry/load.ts";
-import { allCompleted, createTestEnv, post, type TestEnv, TPCH, waitFor } from "./harness.ts";
+import { createTestEnv, post, type TestEnv, TPCH, waitFor, waitForStatus } from "./harness.ts";
+import { runNomnom } from "./child.ts";
 
 /** An entity folder with a `Reading` (fields as given) and an `Other` entity that never changes. */
 async function entities(readingFields: string, key = "[sensor]"): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "nomnom-schema-" });
+  dirs.push(dir);
   await Deno.writeTextFile(
     `${dir}/reading.yaml`,
     `entity:\n  name: Reading\n  fields: ${readingFields}\n  persistence: { database: { unicity_fields: ${key} } }\n`,
@@ -47,8 +47,11 @@ async function startWith(
   return { ...r, url: `http://127.0.0.1:${r.runtime.server?.port ?? 0}` };
 }
 const started: Running[] = [];
+const dirs: string[] = [];
+/** Stop the roles `startWith()` started and remove the entity folders (before the environment goes). */
 async function stopAll() {
   for (const r of started.splice(0).reverse()) await r.stop();
+  for (const dir of dirs.splice(0)) await Deno.remove(dir, { recursive: true });
 }
 
 async function ready(
@@ -89,7 +92,7 @@ async function schemaEnv(dir: string): Promise<TestEnv> {
 
 Deno.test("a type change is refused at start and held while running, then applied by migrate --apply", async () => {
   const v1 = await entities(V1);
-  const env = await schemaEnv(v1);
+  await using env = await schemaEnv(v1);
   try {
     await migrate(env.sql, env.registry, silentLogger);
     await env.sql`INSERT INTO readings (sensor, value, _message_id, _seq) VALUES ('s0', 7, 'old', 1)`;
@@ -114,12 +117,12 @@ Deno.test("a type change is refused at start and held while running, then applie
       value: "7",
     }]);
     const others = await postAll(app.url, "Other", [{ k: "a" }, { k: "b" }]);
-    await allCompleted(env.sql, others);
+    await waitForStatus(env.sql, others, "completed");
     await allHeld(env, readings);
 
     const { applied } = await migrate(env.sql, await loadRegistry(v2), silentLogger, "all");
     assert.deepEqual(applied, [`changed readings.value: integer NOT NULL → text (string) NOT NULL`]);
-    await allCompleted(env.sql, readings);
+    await waitForStatus(env.sql, readings, "completed");
     assert.equal((await ready(app.url)).status, 200, "ready once the table matches");
     assert.equal(await deadLetters(env), 0);
     const failures = await countFailures(env.sql as never, readings);
@@ -128,13 +131,12 @@ Deno.test("a type change is refused at start and held while running, then applie
     assert.deepEqual(rows.map((r) => [r.sensor, r.value]), [["s0", "7"], ["s1", "high"], ["s2", "7"]]);
   } finally {
     await stopAll();
-    await env.close();
   }
 });
 
 Deno.test("migrate --apply refuses a type change that a row would not survive, naming it, and changes nothing", async () => {
   const v1 = await entities(`[{ name: sensor }, { name: value }, { name: note, nullable: true }]`);
-  const env = await schemaEnv(v1);
+  await using env = await schemaEnv(v1);
   try {
     await migrate(env.sql, env.registry, silentLogger);
     await env
@@ -150,12 +152,12 @@ Deno.test("migrate --apply refuses a type change that a row would not survive, n
       WHERE attrelid = 'readings'::regclass AND attname = 'value'`;
     assert.equal(type, "text", "one transaction: nothing was changed");
   } finally {
-    await env.close();
+    await stopAll();
   }
 });
 
 Deno.test("a renamed field: the new column is added, the old NOT NULL one is named, and --apply lets writes through", async () => {
-  const env = await schemaEnv(await entities(V1));
+  await using env = await schemaEnv(await entities(V1));
   try {
     await migrate(env.sql, env.registry, silentLogger);
     const v2 = await entities(
@@ -170,18 +172,17 @@ Deno.test("a renamed field: the new column is added, the old NOT NULL one is nam
     const ids = await postAll(app.url, "Reading", [{ sensor: "s1", amount: 3 }]);
     await allHeld(env, ids);
     await migrate(env.sql, await loadRegistry(v2), silentLogger, "all");
-    await allCompleted(env.sql, ids);
+    await waitForStatus(env.sql, ids, "completed");
     const [row] = await env.sql`SELECT amount, value FROM readings`;
     assert.deepEqual([row.amount, row.value], [3, null]);
     assert.equal(await deadLetters(env), 0);
   } finally {
     await stopAll();
-    await env.close();
   }
 });
 
 Deno.test("a key change is refused until --apply, which moves the key, or refuses naming rows that repeat it", async () => {
-  const env = await schemaEnv(await entities(V1, "[sensor, value]"));
+  await using env = await schemaEnv(await entities(V1, "[sensor, value]"));
   try {
     await migrate(env.sql, env.registry, silentLogger);
     await env
@@ -201,15 +202,19 @@ Deno.test("a key change is refused until --apply, which moves the key, or refuse
     ]);
     assert.deepEqual(await migrate(env.sql, narrower, silentLogger), { applied: [], problems: [] });
   } finally {
-    await env.close();
+    await stopAll();
   }
 });
 
 Deno.test("a NOT NULL column added by hand under a running worker holds that entity only, until it is fixed", async () => {
-  const env = await schemaEnv(await entities(V1));
+  await using env = await schemaEnv(await entities(V1));
   try {
     const app = await env.start("all");
-    await allCompleted(env.sql, await postAll(app.url, "Reading", [{ sensor: "s1", value: 1 }]));
+    await waitForStatus(
+      env.sql,
+      await postAll(app.url, "Reading", [{ sensor: "s1", value: 1 }]),
+      "completed",
+    );
     await env.sql.unsafe(`ALTER TABLE readings ADD COLUMN site text NOT NULL DEFAULT 'x'`);
     await env.sql.unsafe(`ALTER TABLE readings ALTER COLUMN site DROP DEFAULT`);
     const readings = await postAll(app.url, "Reading", [{ sensor: "s2", value: 2 }, {
@@ -217,7 +222,7 @@ Deno.test("a NOT NULL column added by hand under a running worker holds that ent
       value: 3,
     }]);
     const others = await postAll(app.url, "Other", [{ k: "a" }]);
-    await allCompleted(env.sql, others);
+    await waitForStatus(env.sql, others, "completed");
     await allHeld(env, readings);
     const detail = await waitFor("/ready naming the column", async () => {
       const r = await ready(app.url);
@@ -229,22 +234,26 @@ Deno.test("a NOT NULL column added by hand under a running worker holds that ent
     assert.match(detail!, /the table has text NOT NULL without default/);
     assert.equal(await deadLetters(env), 0);
     await env.sql.unsafe(`ALTER TABLE readings ALTER COLUMN site DROP NOT NULL`);
-    await allCompleted(env.sql, readings);
+    await waitForStatus(env.sql, readings, "completed");
     await waitFor("ready again", async () => (await ready(app.url)).status === 200);
     assert.equal(await deadLetters(env), 0);
   } finally {
-    await env.close();
+    await stopAll();
   }
 });
 
 Deno.test("a column dropped by hand under a running worker: its messages wait, the column comes back, nothing is lost", async () => {
-  const env = await schemaEnv(await entities(V1));
+  await using env = await schemaEnv(await entities(V1));
   try {
     const app = await env.start("all");
-    await allCompleted(env.sql, await postAll(app.url, "Reading", [{ sensor: "s1", value: 1, note: "n" }]));
+    await waitForStatus(
+      env.sql,
+      await postAll(app.url, "Reading", [{ sensor: "s1", value: 1, note: "n" }]),
+      "completed",
+    );
     await env.sql.unsafe(`ALTER TABLE readings DROP COLUMN note`);
     const ids = await postAll(app.url, "Reading", [{ sensor: "s2", value: 2, note: "kept" }]);
-    await allCompleted(env.sql, ids);
+    await waitForStatus(env.sql, ids, "completed");
     const [row] = await env.sql`SELECT note FROM readings WHERE sensor = 's2'`;
     assert.equal(row.note, "kept");
     assert.equal(await deadLetters(env), 0);
@@ -255,12 +264,12 @@ Deno.test("a column dropped by hand under a running worker: its messages wait, t
     );
     assert.deepEqual([...(await countFailures(env.sql as never, ids)).values()], [0]);
   } finally {
-    await env.close();
+    await stopAll();
   }
 });
 
 Deno.test("two workers starting together on a changed entity set both migrate it once and become ready", async () => {
-  const env = await schemaEnv(await entities(V1));
+  await using env = await schemaEnv(await entities(V1));
   try {
     await migrate(env.sql, env.registry, silentLogger);
     await env.sql`INSERT INTO readings (sensor, value, _message_id, _seq) VALUES ('s0', 7, 'old', 1)`;
@@ -277,15 +286,14 @@ Deno.test("two workers starting together on a changed entity set both migrate it
     assert.deepEqual(columns.map((c) => [c.attname, c.type]), [["unit", "text"], ["value", "bigint"]]);
     const api = await startWith(env, v2, "all");
     const ids = await postAll(api.url, "Reading", [{ sensor: "s1", value: 2 ** 40, unit: "mV" }]);
-    await allCompleted(env.sql, ids);
+    await waitForStatus(env.sql, ids, "completed");
   } finally {
     await stopAll();
-    await env.close();
   }
 });
 
 Deno.test("a table made before nomnom (the original nomnom's DDL, with rows) is adopted: the first newer message replaces the order and its line items", async () => {
-  const env = await schemaEnv(TPCH + "entities");
+  await using env = await schemaEnv(TPCH + "entities");
   try {
     // The tables of the original nomnom's TPC-H example (its Diesel schema): no _seq, REAL prices, SERIAL ids.
     await env.sql.unsafe(`
@@ -305,7 +313,7 @@ Deno.test("a table made before nomnom (the original nomnom's DDL, with rows) is 
     assert.equal((await ready(app.url)).status, 200, JSON.stringify((await ready(app.url)).body));
     const order = JSON.parse(await Deno.readTextFile(TPCH + "example_order.json"));
     const ids = await postAll(app.url, "Order", [{ ...order, comment: "from nomnom" }]);
-    await allCompleted(env.sql, ids);
+    await waitForStatus(env.sql, ids, "completed");
     const orders = await env
       .sql`SELECT order_key, comment, total_price, _seq IS NOT NULL AS seq FROM orders ORDER BY order_key`;
     assert.deepEqual(orders.map((o) => [o.order_key, o.comment, o.seq]), [
@@ -321,27 +329,17 @@ Deno.test("a table made before nomnom (the original nomnom's DDL, with rows) is 
       ["O12345", 2, "P5002"],
     ], "the old order's three line items are replaced by the message's two; another order's are kept");
   } finally {
-    await env.close();
+    await stopAll();
   }
 });
 
-/** Run `nomnom <args>` as a user would (a child process). */
-function nomnom(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ["run", "-A", MAIN, ...args], (error, stdout, stderr) => {
-      resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stdout, stderr });
-    });
-  });
-}
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
-
 Deno.test("nomnom migrate names what it will not change (exit 1), --plan prints the DDL, --apply runs it", async () => {
-  const env = await schemaEnv(await entities(V1));
+  await using env = await schemaEnv(await entities(V1));
   try {
     await migrate(env.sql, env.registry, silentLogger);
     const v2 = await entities(`[{ name: sensor }, { name: value, type: BigInt }, { name: unit }]`);
     const flags = [`--entities=${v2}`, `--database-url=${env.config.databaseUrl}`, "--log-level=error"];
-    const plan = await nomnom(["migrate", "--plan", ...flags]);
+    const plan = await runNomnom(["migrate", "--plan", ...flags]);
     assert.equal(plan.code, 0, plan.stderr);
     assert.match(
       plan.stdout,
@@ -353,23 +351,23 @@ Deno.test("nomnom migrate names what it will not change (exit 1), --plan prints 
     assert.equal(before, 0, "--plan changes nothing");
 
     // The dropped field `note` stays: it is nullable, so inserts still work; nomnom never drops a column.
-    const safe = await nomnom(["migrate", ...flags]);
+    const safe = await runNomnom(["migrate", ...flags]);
     assert.equal(safe.code, 0, safe.stdout + safe.stderr);
     assert.match(safe.stdout, /widened column readings\.value from integer NOT NULL to bigint/);
     assert.match(safe.stdout, /added column readings\.unit/);
 
     const v3 = await entities(`[{ name: sensor }, { name: value }, { name: unit }]`);
     const flags3 = [`--entities=${v3}`, `--database-url=${env.config.databaseUrl}`, "--log-level=error"];
-    const refused = await nomnom(["migrate", ...flags3]);
+    const refused = await runNomnom(["migrate", ...flags3]);
     assert.equal(refused.code, 1);
     assert.match(
       refused.stdout,
       /1 difference\(s\) nomnom does not change by itself:\n {2}entity "Reading", table "readings", column "value": the table has bigint NOT NULL, the entity declares text/,
     );
-    const applied = await nomnom(["migrate", "--apply", ...flags3]);
+    const applied = await runNomnom(["migrate", "--apply", ...flags3]);
     assert.equal(applied.code, 0, applied.stdout + applied.stderr);
-    assert.equal((await nomnom(["migrate", ...flags3])).stdout.trim(), "schema is up to date");
+    assert.equal((await runNomnom(["migrate", ...flags3])).stdout.trim(), "schema is up to date");
   } finally {
-    await env.close();
+    await stopAll();
   }
 });
