@@ -298,7 +298,8 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
         description: "Rates (per_minute) count the last 60 seconds. accepted_by_this_process and its rate " +
           "are this process's own (each API replica counts its own: add them up); completed, retrying and " +
           "dlq are read from PostgreSQL and cover every worker. When NATS or PostgreSQL cannot be read, " +
-          "their figures are null and `errors` names the source.",
+          "their figures are null and `errors` names the source. `schema_mismatches` lists the entities whose " +
+          "messages are held because their table does not match the entity (entity, since, problems).",
         responses: { "200": json({ type: "object" }, "Figures, possibly partial (see errors)") },
       }),
     },
