@@ -50,7 +50,7 @@ export type Runtime = {
   accepted: RateCounter;
   /** Set at the first moment of a shutdown: readiness fails from then on. */
   stopping: boolean;
-  /** What runs embedded (role all without NATS_URL / DATABASE_URL). */
+  /** The URLs of what runs embedded (role all without NATS_URL / DATABASE_URL). */
   embedded: { nats?: string; postgres?: string };
   nats?: Nats & { js: JetStreamClient; jsm: JetStreamManager };
   sql?: Sql;
@@ -109,7 +109,7 @@ const MODULES: Record<ModuleName, Module> = {
       if (!url) {
         embedded = await startEmbeddedPostgres(rt.config.dataDir, rt.log);
         url = embedded.url;
-        rt.embedded.postgres = rt.config.dataDir;
+        rt.embedded.postgres = url;
       }
       // PGlite runs one query at a time: one connection, so that queries queue in postgres.js, in order.
       const sql = await connectDatabase(url, embedded ? 1 : rt.config.dbPoolSize, rt.log);

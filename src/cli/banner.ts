@@ -24,6 +24,8 @@ export function createBanner(rt: Runtime, readyMs: number): string {
   if (embedded.length > 0) {
     lines.push(`  data dir   ${resolve(rt.config.dataDir)} — embedded ${embedded.join(" and ")}`);
   }
+  // pglite-socket speaks no TLS: psql must not try it first.
+  if (rt.embedded.postgres) lines.push(`  psql       psql '${withSslDisabled(rt.embedded.postgres)}'`);
   const entity = rt.registry.ingestible.find((e) => e.children.length > 0) ?? rt.registry.ingestible[0];
   if (entity) {
     const sample = JSON.stringify(createSampleMessage(rt.registry, entity)).replaceAll("'", "'\\''");
@@ -41,4 +43,11 @@ export function createBanner(rt: Runtime, readyMs: number): string {
 export function urlHost(host: string): string {
   if (["0.0.0.0", "::", "[::]"].includes(host)) return "127.0.0.1";
   return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/** A PostgreSQL URL that tells libpq clients not to ask for TLS. */
+function withSslDisabled(url: string): string {
+  const u = new URL(url);
+  u.searchParams.set("sslmode", "disable");
+  return u.toString();
 }

@@ -20,7 +20,7 @@ import { connectNats } from "../stream/connect.ts";
 import { createTopology } from "../stream/topology.ts";
 import { suggest } from "../suggest.ts";
 import { createCliLogger, defineCommand, type FlagValues, loadEntities, unexpected } from "./command.ts";
-import { requireServices } from "./services.ts";
+import { findServices } from "./services.ts";
 
 const ACTIONS = ["list", "show", "replay", "drop"] as const;
 
@@ -50,11 +50,11 @@ export const dlqCommand = defineCommand<DlqArgs>({
     },
     all: { type: "boolean", help: "replay: every dead letter (when no other filter is given)" },
   },
-  settings: ["entities", "namespace", "nats-url", "database-url", "log-level", "log-format"],
+  settings: ["entities", "namespace", "nats-url", "database-url", "data-dir", "log-level", "log-format"],
   parse: parseDlqArgs,
   async run({ config, args, out }) {
     const log = createCliLogger(config, "dlq");
-    const services = requireServices(config, "nomnom dlq", ["nats-url", "database-url"]);
+    const services = await findServices(config, "nomnom dlq", ["natsUrl", "databaseUrl"], log);
     return await runDlq({ ...config, ...services }, args, await loadEntities(config.entitiesDir), log, out);
   },
 });

@@ -8,7 +8,7 @@ import { migrate, MigrationRefused, planMigration } from "../db/migrate.ts";
 import { describeProblem, type SchemaChange } from "../db/schema_diff.ts";
 import { ConfigError } from "../errors.ts";
 import { createCliLogger, defineCommand, loadEntities } from "./command.ts";
-import { requireServices } from "./services.ts";
+import { findServices } from "./services.ts";
 
 /** What `nomnom migrate` does: make the safe changes, print every change's DDL, or make them all. */
 export type MigrateArgs = { mode: "safe" | "plan" | "apply" };
@@ -27,7 +27,7 @@ export const migrateCommand = defineCommand<MigrateArgs>({
     plan: { type: "boolean", help: "print the DDL of every change (safe and unsafe), run nothing" },
     apply: { type: "boolean", help: "run every change, the unsafe ones too, in one transaction" },
   },
-  settings: ["entities", "database-url", "log-level", "log-format"],
+  settings: ["entities", "database-url", "data-dir", "log-level", "log-format"],
   parse(positionals, flags) {
     if (positionals.length > 0) {
       throw new ConfigError(`"nomnom migrate" takes no argument, not "${positionals[0]}".`);
@@ -41,7 +41,7 @@ export const migrateCommand = defineCommand<MigrateArgs>({
   },
   async run({ config, args, out }) {
     const log = createCliLogger(config, "migrate");
-    const { databaseUrl } = requireServices(config, "nomnom migrate", ["database-url"]);
+    const { databaseUrl } = await findServices(config, "nomnom migrate", ["databaseUrl"], log);
     const registry = await loadEntities(config.entitiesDir);
     const sql = await connectDatabase(databaseUrl!, 1, log);
     try {

@@ -3,7 +3,10 @@ import process from "node:process";
 import { run } from "../app.ts";
 import { createBanner } from "./banner.ts";
 import { createCliLogger, defineCommand, loadEntities } from "./command.ts";
+import { writeDemoServices } from "../embedded/data_dir.ts";
+import { checkPortsFree } from "./ports.ts";
 import { requireServices } from "./services.ts";
+import { createSignalTally } from "./signals.ts";
 
 /** The `run` command (the default). */
 export const runCommand = defineCommand({
@@ -16,7 +19,8 @@ export const runCommand = defineCommand({
   settings: "all",
   async run({ config }) {
     // The embedded services serve one process only: a role of its own needs real ones.
-    if (config.role !== "all") requireServices(config, `--role=${config.role}`, ["nats-url", "database-url"]);
+    if (config.role !== "all") requireServices(config, `--role=${config.role}`, ["natsUrl", "databaseUrl"]);
+    await checkPortsFree(config);
     const log = createCliLogger(config, config.role);
     const registry = await loadEntities(config.entitiesDir);
     // Nothing is expected here: postgres.js's write on a closed socket, which used to land here when PostgreSQL
@@ -25,21 +29,32 @@ export const runCommand = defineCommand({
       log.error("uncaught exception; exiting", { error });
       process.exit(1);
     });
-    // The first signal starts a graceful shutdown; a second one (an impatient Ctrl-C) exits at once. Nothing
-    // is lost either way: unacked messages are redelivered. Listened for before the roles start: under Deno a
-    // listener added just now does not yet catch a signal sent a moment later (the process dies of it), so one
-    // added after start-up left a window right after the banner; a signal during start-up stops once started.
-    let signals = 0;
+    // The first press of Ctrl-C (or a SIGTERM) starts a graceful shutdown, the same press forwarded again by a
+    // wrapper is ignored, and a second press exits at once (signals.ts). Nothing is lost either way: unacked
+    // messages are redelivered. Listened for before the roles start: under Deno a listener added just now does
+    // not yet catch a signal sent a moment later (the process dies of it), so one added after start-up left a
+    // window right after the banner; a signal during start-up stops once started.
+    const tally = createSignalTally();
     const stopSignal = new Promise<string>((resolve) => {
       for (const name of ["SIGINT", "SIGTERM"] as const) {
         process.on(name, () => {
-          if (++signals > 1) process.exit(130);
-          resolve(name);
+          const meaning = tally();
+          if (meaning === "stop") return resolve(name);
+          if (meaning === "force") {
+            log.warn("second signal: exiting without finishing the graceful stop", { signal: name });
+            process.exit(130);
+          }
+          log.debug("ignored a repeated signal (the same Ctrl-C, forwarded)", { signal: name });
         });
       }
     });
     const started = performance.now();
     const running = await run(config.role, { config, registry, log });
+    const { embedded } = running.runtime;
+    // `nomnom dlq` and `nomnom migrate` find the demo's services here (src/cli/services.ts).
+    const forget = embedded.nats || embedded.postgres
+      ? await writeDemoServices(config.dataDir, { natsUrl: embedded.nats, databaseUrl: embedded.postgres })
+      : async () => {};
     if (running.runtime.server) {
       console.log(createBanner(running.runtime, Math.round(performance.now() - started)));
     }
@@ -49,6 +64,7 @@ export const runCommand = defineCommand({
     // endpoint asynchronously); SIGINT is a person's Ctrl-C, with no load balancer to wait for. Then the API
     // finishes its in-flight requests, the worker its batch, and NATS is drained, within --shutdown-timeout-ms.
     running.runtime.stopping = true;
+    await forget();
     const drainMs = running.runtime.server && signal === "SIGTERM" ? config.shutdownDrainMs : 0;
     log.info("stopping", { signal, drain_ms: drainMs, deadline_ms: config.shutdownTimeoutMs });
     if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));

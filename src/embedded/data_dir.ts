@@ -95,7 +95,8 @@ async function readPid(path: string): Promise<number | undefined> {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid runs (someone else's counts). */
+export function isAlive(pid: number): boolean {
   if (pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -104,4 +105,38 @@ function isAlive(pid: number): boolean {
     // EPERM: it exists, it is just someone else's.
     return (error as { code?: string }).code === "EPERM";
   }
+}
+
+const SERVICES_FILE = "services.json";
+
+/** The embedded services of a running demo, as it writes them into its data dir for `nomnom dlq` and `migrate`. */
+export type DemoServices = { pid: number; natsUrl?: string; databaseUrl?: string };
+
+/**
+ * Write `services.json` into the data dir (aside, then renamed: a reader never sees half a file); returns its
+ * removal. The URLs are loopback addresses without passwords.
+ */
+export async function writeDemoServices(
+  dataDir: string,
+  services: Omit<DemoServices, "pid">,
+): Promise<() => Promise<void>> {
+  const path = join(resolve(dataDir), SERVICES_FILE);
+  const aside = `${path}.${process.pid}`;
+  await writeFile(aside, JSON.stringify({ pid: process.pid, ...services }) + "\n");
+  await rename(aside, path);
+  return () => unlink(path).catch(() => {});
+}
+
+/** The services of the demo running on this data dir; undefined when none runs (no file, or its pid is gone). */
+export async function readDemoServices(
+  dataDir: string,
+): Promise<(DemoServices & { path: string }) | undefined> {
+  const path = join(resolve(dataDir), SERVICES_FILE);
+  let services: DemoServices;
+  try {
+    services = JSON.parse(await readFile(path, "utf8"));
+  } catch {
+    return undefined;
+  }
+  return Number.isInteger(services.pid) && isAlive(services.pid) ? { ...services, path } : undefined;
 }
