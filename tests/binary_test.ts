@@ -3,7 +3,7 @@
  * embedded defaults, and as separate api and worker processes against the live NATS and PostgreSQL.
  */
 import assert from "node:assert/strict";
-import { copyFile, readdir, readFile, rm } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadRegistry } from "../src/registry/load.ts";
 import { createSampleMessage } from "../src/registry/sample.ts";
@@ -15,10 +15,8 @@ Deno.test("the compiled binary runs the demo alone in an empty directory, and ap
   await using temp = await createTempDir("nomnom-binary-");
   const dir = temp.path;
   await using env = await createTestEnv();
-  await buildBunBinary(join(dir, "nomnom-build"));
-  await copyFile(join(dir, "nomnom-build"), join(dir, "nomnom"));
-  await rm(join(dir, "nomnom-build"));
   const binary = join(dir, "nomnom");
+  await buildBunBinary(binary);
 
   // 1. Embedded defaults: no NATS_URL, no DATABASE_URL, no entities folder.
   {
