@@ -127,6 +127,25 @@ export function createApi(deps: ApiDeps): Hono {
   );
   app.route("/dlq", createDlqRoutes(deps.deadLetters));
   if (deps.dashboard) app.route("/dashboard", deps.dashboard);
+  // Where a person who opens the bare URL can go next (it answered 404).
+  app.get("/", (c) =>
+    c.json({
+      name: "nomnom",
+      version: deps.version,
+      links: {
+        docs: "/docs",
+        openapi: "/openapi.json",
+        ...(deps.dashboard ? { dashboard: "/dashboard" } : {}),
+        ingest: "/ingest/message/{entity}",
+        batch: "/ingest/batch/{entity}",
+        status: "/ingest/status/{message_id}",
+        dlq: "/dlq",
+        health: "/health",
+        ready: "/ready",
+        stats: "/stats",
+        metrics: "/metrics",
+      },
+    }));
   app.route("/", createOpsRoutes(deps.ops));
   app.route("/", createDocsRoutes(createOpenApiDocument(deps.registry, deps.version)));
   return app as unknown as Hono;

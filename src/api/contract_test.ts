@@ -185,7 +185,7 @@ Deno.test("status, dead-letter and operations answers match the documented schem
   assert.equal((await call(app, "DELETE", `/dlq/${KNOWN}`)).status, 200);
   assert.equal((await call(app, "DELETE", `/dlq/${UNKNOWN}`)).status, 404);
 
-  for (const path of ["/health", "/ready", "/metrics", "/stats", "/openapi.json", "/docs"]) {
+  for (const path of ["/", "/health", "/ready", "/metrics", "/stats", "/openapi.json", "/docs"]) {
     assert.equal((await call(app, "GET", path)).status, 200, path);
   }
   assert.equal((await call(api({ ready: false }), "GET", "/ready")).status, 503);

@@ -313,6 +313,16 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
         responses: { "200": json({ type: "object" }, "This document") },
       }),
     },
+    "/": {
+      get: op(
+        "documentation",
+        "index",
+        "Links to the docs, the OpenAPI document, ingestion, status and ops",
+        {
+          responses: { "200": json({ type: "object" }, "nomnom's name, version and links") },
+        },
+      ),
+    },
     "/docs": {
       get: op("documentation", "docs", "Swagger UI", { responses: text("text/html", "Swagger UI") }),
     },
