@@ -6,6 +6,7 @@
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { TimeoutError } from "@nats-io/transport-node";
 import type { Check } from "./api/app.ts";
 import { createApi } from "./api/app.ts";
 import { createHub, type Hub } from "./dashboard/hub.ts";
@@ -99,7 +100,18 @@ const MODULES: Record<ModuleName, Module> = {
   },
   topology: {
     deps: ["nats"],
-    start: (rt) => ensureTopology(rt.nats!.jsm, rt.topology, rt.log, viewCluster(rt.nats!.nc.info)),
+    async start(rt) {
+      try {
+        await ensureTopology(rt.nats!.jsm, rt.topology, rt.log, viewCluster(rt.nats!.nc.info));
+      } catch (error) {
+        // The embedded PostgreSQL starts alongside, and PGlite's WebAssembly start blocks the event loop for
+        // seconds on a slow machine: a JetStream request sent just before times out although the server
+        // answered ("nomnom: timeout", the demo never started). Ensuring is idempotent: once more.
+        if (!(error instanceof TimeoutError) || rt.config.databaseUrl) throw error;
+        rt.log.info("JetStream setup timed out while the embedded PostgreSQL started; trying again");
+        await ensureTopology(rt.nats!.jsm, rt.topology, rt.log, viewCluster(rt.nats!.nc.info));
+      }
+    },
   },
   database: {
     deps: [],
