@@ -30,7 +30,15 @@ Deno.test("nomnom validate prints entities, tables and subjects, and exits 1 lis
   await writeFile(join(dir, "b.yaml"), "entity: { name: B, source_type: derived }\n");
   const bad = await runNomnom(["validate", `--entities=${dir}`]);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /entity "A" from ".*a\.yaml": unknown key "persistance"/);
+  assert.match(
+    bad.stderr,
+    /entity "A" from ".*a\.yaml": unknown key "persistance" in entity; did you mean persistence\?/,
+  );
+  // The unknown key does not hide the rest of the file.
+  assert.match(
+    bad.stderr,
+    /entity "A" from ".*a\.yaml": fields\[0\] "x" has unknown type "uuidv9"; valid types: string,/,
+  );
   assert.match(
     bad.stderr,
     /entity "B" from ".*b\.yaml": a derived entity needs "repeated_for" or "parent"/,

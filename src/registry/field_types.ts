@@ -4,6 +4,7 @@
  * batch size).
  */
 import { z } from "zod";
+import { suggest } from "../suggest.ts";
 
 export const FIELD_TYPES = [
   "string",
@@ -46,6 +47,17 @@ const ALIASES: Record<string, FieldType> = {
   "list[object]": "list_object",
   "list[string]": "list_string",
 };
+
+/** How each type is written in YAML (its first alias), for messages that list the valid types. */
+export const FIELD_TYPE_NAMES: readonly string[] = FIELD_TYPES.map((type) =>
+  Object.keys(ALIASES).find((alias) => ALIASES[alias] === type)!
+);
+
+/** `unknown type "uuidv9"; valid types: string, integer, …`, with the closest name when one is close. */
+export function describeUnknownType(name: string): string {
+  const hint = suggest(name.toLowerCase().replace(/\s+/g, ""), Object.keys(ALIASES), "");
+  return `unknown type "${name}"${hint}${hint ? "" : ";"} valid types: ${FIELD_TYPE_NAMES.join(", ")}`;
+}
 
 /** Resolve a YAML type name (case-insensitive, aliases allowed); undefined when unknown. */
 export function parseFieldType(name: string): FieldType | undefined {

@@ -4,13 +4,13 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { EntityDefinitionError } from "../errors.ts";
-import { isScalar, parseFieldType } from "./field_types.ts";
-import { EntityFileSchema } from "./format.ts";
+import { suggest } from "../suggest.ts";
+import { describeUnknownType, isScalar, parseFieldType } from "./field_types.ts";
 import type { EntityDecl, FieldDecl } from "./format.ts";
 import { createMessageSchema } from "./message_schema.ts";
 import { isIdentifier, isMetaColumn, type MetaColumn, pluralize, snakeCase } from "./names.ts";
+import { parseEntityFile } from "./parse_file.ts";
 import {
   type Column,
   type Entity,
@@ -50,29 +50,16 @@ export function createRegistry(files: { path: string; text: string }[]): Registr
   const drafts = new Map<string, Draft>();
   const byLowerName = new Map<string, Draft>();
 
+  // Entities whose file was unusable: others that name them must not report them missing as well.
+  const broken = new Set<string>();
   for (const { path, text } of files) {
-    let doc: unknown;
-    try {
-      doc = parseYaml(text);
-    } catch (error) {
-      problems.push(`Cannot load "${path}": invalid YAML: ${(error as Error).message.split("\n")[0]}`);
+    const parsed = parseEntityFile(path, text);
+    problems.push(...parsed.problems);
+    if (!parsed.decl) {
+      if (parsed.name) broken.add(parsed.name);
       continue;
     }
-    const parsed = EntityFileSchema.safeParse(doc);
-    if (!parsed.success) {
-      const entityName = (doc as { entity?: { name?: unknown } })?.entity?.name;
-      const who = typeof entityName === "string" ? `entity "${entityName}" from "${path}"` : `"${path}"`;
-      for (const issue of parsed.error.issues) {
-        const at = formatPath(issue.path);
-        const what = issue.code === "unrecognized_keys"
-          ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}` +
-            (at ? ` in ${at}` : "")
-          : `${at || "(file)"}: ${issue.message}`;
-        problems.push(`Cannot load ${who}: ${what}`);
-      }
-      continue;
-    }
-    const decl = parsed.data.entity;
+    const decl = parsed.decl;
     if (decl.abstract) continue;
     const previous = drafts.get(decl.name);
     if (previous) {
@@ -96,7 +83,7 @@ export function createRegistry(files: { path: string; text: string }[]): Registr
 
   const entities = new Map<string, Entity>();
   for (const draft of drafts.values()) {
-    const entity = resolveEntity(draft, drafts, problems);
+    const entity = resolveEntity(draft, drafts, broken, problems);
     if (entity) entities.set(entity.name, entity);
   }
   const ordered = orderParentsFirst(entities, drafts, problems);
@@ -116,14 +103,12 @@ export function createRegistry(files: { path: string; text: string }[]): Registr
   });
 }
 
-function formatPath(path: PropertyKey[]): string {
-  return path.reduce<string>(
-    (out, key) => typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key),
-    "",
-  );
-}
-
-function resolveEntity(draft: Draft, drafts: Map<string, Draft>, problems: string[]): Entity | undefined {
+function resolveEntity(
+  draft: Draft,
+  drafts: Map<string, Draft>,
+  broken: Set<string>,
+  problems: string[],
+): Entity | undefined {
   const { decl, file } = draft;
   const fail = (what: string) => problems.push(`Cannot load entity "${decl.name}" from "${file}": ${what}`);
   const before = problems.length;
@@ -151,7 +136,10 @@ function resolveEntity(draft: Draft, drafts: Map<string, Draft>, problems: strin
     } else {
       fail(`a derived entity needs "repeated_for" or "parent"`);
     }
-    if (parent && !drafts.has(parent)) fail(`parent entity "${parent}" is not defined (or is abstract)`);
+    if (parent && !drafts.has(parent) && !broken.has(parent)) {
+      const known = [...drafts.keys()];
+      fail(`parent entity "${parent}" is not defined (or is abstract)${suggest(parent, known, "") || ""}`);
+    }
   } else if (decl.repeated_for || decl.parent) {
     fail(`"${decl.repeated_for ? "repeated_for" : "parent"}" is only allowed on a derived entity`);
   }
@@ -164,11 +152,11 @@ function resolveEntity(draft: Draft, drafts: Map<string, Draft>, problems: strin
     if (seen.has(f.name)) fail(`${at}: duplicate field name`);
     seen.add(f.name);
     const type = parseFieldType(f.type);
-    if (!type) fail(`${at} has unknown type "${f.type}"`);
+    if (!type) fail(`${at} has ${describeUnknownType(f.type)}`);
     const field: Field = { name: f.name, type: type ?? "string", nullable: f.nullable, doc: f.doc };
     if (f.computed_from) {
       if (kind !== "derived") fail(`${at}: computed_from is only allowed in a derived entity`);
-      field.computedFrom = resolveComputed(f, at, decl, drafts, fail);
+      field.computedFrom = resolveComputed(f, at, decl, drafts, broken, fail);
     }
     fields.push(field);
   });
@@ -194,6 +182,7 @@ function resolveComputed(
   at: string,
   decl: EntityDecl,
   drafts: Map<string, Draft>,
+  broken: Set<string>,
   fail: (what: string) => void,
 ): Field["computedFrom"] {
   const cf = f.computed_from!;
@@ -207,6 +196,10 @@ function resolveComputed(
       return { binding: s };
     }
     const ancestor = drafts.get(s.source);
+    // An entity whose file was unusable was already reported; what refers to it cannot be judged.
+    if (broken.has(s.source) || ancestry(decl, drafts).some((name) => broken.has(name))) {
+      return { entity: s.source, field: s.field };
+    }
     if (!ancestor || !isAncestor(s.source, decl, drafts)) {
       fail(`${at}: computed_from.sources[${j}] entity "${s.source}" is not an ancestor of "${decl.name}"`);
     } else if (!ancestor.decl.fields.some((af) => af.name === s.field)) {
@@ -226,6 +219,17 @@ function ancestorBindings(decl: EntityDecl, drafts: Map<string, Draft>): Set<str
   for (let d: EntityDecl | undefined = decl, hops = 0; d && hops < 32; hops++) {
     if (d.repeated_for) names.add(d.repeated_for.each_known_as);
     const up: string | undefined = d.repeated_for?.entity ?? d.parent;
+    d = up ? drafts.get(up)?.decl : undefined;
+  }
+  return names;
+}
+
+/** The names up the parent chain of `decl` (those that are declared or at least named). */
+function ancestry(decl: EntityDecl, drafts: Map<string, Draft>): string[] {
+  const names: string[] = [];
+  for (let d: EntityDecl | undefined = decl, hops = 0; d && hops < 32; hops++) {
+    const up: string | undefined = d.repeated_for?.entity ?? d.parent;
+    if (up) names.push(up);
     d = up ? drafts.get(up)?.decl : undefined;
   }
   return names;

@@ -124,8 +124,57 @@ Deno.test("createRegistry() rejects an unknown field type", () => {
   const [problem] = loadErrors({ "order.yaml": ORDER.replace('type: "List[Object]"', "type: uuidv9") });
   assert.equal(
     problem,
-    `Cannot load entity "Order" from "order.yaml": fields[1] "items" has unknown type "uuidv9"`,
+    `Cannot load entity "Order" from "order.yaml": fields[1] "items" has unknown type "uuidv9"; valid types: ` +
+      "string, integer, bigint, float, decimal, boolean, date, datetime, json, object, list[object], list[string]",
   );
+  const [typo] = loadErrors({ "order.yaml": ORDER.replace('type: "List[Object]"', "type: intger") });
+  assert.match(typo, /unknown type "intger"; did you mean integer\? valid types: string, integer/);
+});
+
+Deno.test("createRegistry() reports every problem of every file in one run, naming the valid keys", () => {
+  const problems = loadErrors({
+    // An unknown key, and in the same file a bad type and a bad field name: all three.
+    "a.yaml": ORDER.replace("persistence:", "persistance:").replace(
+      "- { name: order_id }",
+      "- { name: order_id, type: uuidv9 }",
+    )
+      .replace("- { name: items", "- { name: Items"),
+    // An invalid value: the entity is unusable, and its child does not report it missing as well.
+    "b.yaml": "entity: { name: Cart, source_type: rooot, fields: [{ name: id }] }\n",
+    "c.yaml": "entity: { name: CartItem, source_type: derived, parent: Cart, fields: [{ name: id }] }\n",
+    // Broken YAML: reported, and its child is not a follow-on either.
+    "d.yaml": "entity: { name: Shelf, fields: [\n",
+    "e.yaml": "entity: { name: ShelfItem, source_type: derived, parent: Shelf }\n",
+  });
+  assert.deepEqual(problems.map((p) => p.replace(/:.*/s, "")), [
+    'Cannot load entity "Order" from "a.yaml"',
+    'Cannot load entity "Cart" from "b.yaml"',
+    'Cannot load "d.yaml"',
+    'Cannot load entity "Order" from "a.yaml"',
+    'Cannot load entity "Order" from "a.yaml"',
+  ], problems.join("\n"));
+  const all = problems.join("\n");
+  assert.match(
+    all,
+    /unknown key "persistance" in entity; did you mean persistence\? Keys in entity: name, source_type, type, doc, prefix, abstract, fields, repeated_for, parent, persistence\./,
+  );
+  assert.match(all, /fields\[0\] "order_id" has unknown type "uuidv9"/);
+  assert.match(all, /fields\[1\] "Items": field names must be snake_case/);
+  assert.match(all, /source_type: Invalid option: expected one of "root"\|"derived"\|"reference"/);
+  assert.doesNotMatch(all, /"Cart" is not defined|"Shelf" is not defined/);
+});
+
+Deno.test("createRegistry() names the keys allowed where an unknown key is nested, and the closest entity of a missing parent", () => {
+  const problems = loadErrors({
+    "order.yaml": ORDER.replace("unicity_fields:", "unicity_field:"),
+    "item.yaml": "entity: { name: Item, source_type: derived, parent: Ordr }\n",
+  });
+  assert.equal(problems.length, 2, problems.join("\n"));
+  assert.match(
+    problems[0],
+    /unknown key "unicity_field" in entity\.persistence\.database; did you mean unicity_fields\? Keys in entity\.persistence\.database: conformant_table, conformant_id_column, unicity_fields\./,
+  );
+  assert.match(problems[1], /parent entity "Ordr" is not defined \(or is abstract\); did you mean Order\?/);
 });
 
 Deno.test("createRegistry() rejects an unknown transform at load time", () => {
