@@ -13,6 +13,10 @@ import { createHub, type Hub } from "./dashboard/hub.ts";
 import { createDashboardReader } from "./dashboard/read.ts";
 import { createDashboardRoutes } from "./dashboard/routes.ts";
 import { createOpsRoutes, type OpsDeps } from "./api/ops.ts";
+import { requireScopes } from "./api/access.ts";
+import { type ApiKeys, loadApiKeys } from "./api/api_keys.ts";
+import { errorResponse } from "./api/http_error.ts";
+import { Hono } from "hono";
 import { readStats, readStreamFigures } from "./lifecycle/stats.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createRateCounter, type RateCounter } from "./observability/rates.ts";
@@ -63,6 +67,8 @@ export type Runtime = {
   server?: HttpServer;
   opsServer?: HttpServer;
   worker?: Worker;
+  /** The API keys in force (--api-keys-file); undefined: the API and the ops port are open. */
+  keys?: ApiKeys;
 };
 
 type Stop = () => Promise<void>;
@@ -178,6 +184,8 @@ const MODULES: Record<ModuleName, Module> = {
         metrics: rt.metrics,
         log: rt.log,
         version: rt.version,
+        keys: rt.keys,
+        metricsPublic: rt.config.access.metricsPublic,
         limits: { messageBytes: rt.config.limits.messageBytes, batchBytes: rt.config.limits.batchBytes },
         dashboard: createDashboardRoutes({
           hub,
@@ -215,7 +223,11 @@ const MODULES: Record<ModuleName, Module> = {
       const presence = answerPresence(rt.nats!.nc, rt.topology, rt.version);
       if (rt.config.role !== "worker") return () => (presence.stop(), worker.stop());
       // A worker alone still answers probes and scrapes, on its own port.
-      const ops = createOpsRoutes(opsDeps(rt));
+      // The same access rule as the API's (src/api/access.ts): probes open, the rest by scope.
+      const ops = new Hono();
+      ops.onError((error, c) => errorResponse(error, c));
+      if (rt.keys) ops.use(requireScopes(rt.keys, { metricsPublic: rt.config.access.metricsPublic }));
+      ops.route("/", createOpsRoutes(opsDeps(rt)));
       const server = await serveHttp(ops.fetch, rt.config.http.host, rt.config.opsPort);
       rt.opsServer = server;
       rt.log.info("worker ops listening", { url: `http://${bracketed(rt.config.http.host)}:${server.port}` });
@@ -249,7 +261,15 @@ export async function run(
     stopping: false,
     embedded: {},
   };
-  const stops: Stop[] = [];
+  // A bad keys file is a ConfigError before anything starts (exit 2, naming the file and the entry).
+  const keysFile = rt.config.access.apiKeysFile;
+  if (keysFile) rt.keys = loadApiKeys(keysFile, rt.registry, rt.log);
+  else if (target !== "worker" || rt.config.role === "worker") {
+    rt.log.warn(
+      "no --api-keys-file: the API answers every request without a key; set one outside a trusted network",
+    );
+  }
+  const stops: Stop[] = rt.keys ? [() => Promise.resolve(rt.keys!.stop())] : [];
   const starting = new Map<ModuleName, Promise<void>>();
   const stopAll = async () => {
     rt.stopping = true;

@@ -115,6 +115,20 @@ export const SETTINGS = {
     int(0, 600_000).default(5_000),
     "on SIGTERM the API keeps serving, /ready answering 503, this long before it stops listening",
   ),
+  access: {
+    apiKeysFile: setting(
+      "api-keys-file",
+      "NOMNOM_API_KEYS_FILE",
+      z.string().min(1).optional(),
+      "YAML/JSON list of API keys {name, key or key_sha256, scopes}, re-read when it changes; unset: the API is open",
+    ),
+    metricsPublic: setting(
+      "metrics-public",
+      "NOMNOM_METRICS_PUBLIC",
+      z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+      "with API keys, serve /metrics without a key (true) or only to keys with the read scope (false)",
+    ),
+  },
   limits: {
     // NATS's default max_payload is 1 MiB for body and headers together: 1 MB leaves room for the headers.
     messageBytes: setting(

@@ -14,6 +14,8 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Registry } from "../registry/types.ts";
 import type { Publisher } from "../stream/publish.ts";
+import { requireScopes } from "./access.ts";
+import type { ApiKeys } from "./api_keys.ts";
 import { createDlqRoutes } from "./dlq.ts";
 import { answerFor, bodyReadError, errorResponse, HttpError } from "./http_error.ts";
 import { createIngestRoutes } from "./ingest.ts";
@@ -35,12 +37,17 @@ export type ApiDeps = {
   log: Logger;
   version: string;
   limits: { messageBytes: number; batchBytes: number };
+  /** API keys in force; undefined: every route is open (as before keys existed). */
+  keys?: ApiKeys;
+  /** With keys: whether /metrics answers without one. */
+  metricsPublic?: boolean;
   /** The dashboard's routes (src/dashboard/routes.ts), mounted at /dashboard. */
   dashboard?: Hono;
 };
 
 const JSON_TYPES = /^application\/(json|[\w.+-]+\+json)$/;
-const NDJSON_TYPES = /^(application\/(x-ndjson|ndjson|jsonl|x-jsonlines|json)|text\/plain)$/;
+// No text/plain: it is a CORS "simple" type, so a cross-site page could post a batch without a preflight.
+const NDJSON_TYPES = /^application\/(x-ndjson|ndjson|jsonl|x-jsonlines|json)$/;
 
 /** Build the HTTP app. */
 export function createApi(deps: ApiDeps): Hono {
@@ -74,6 +81,7 @@ export function createApi(deps: ApiDeps): Hono {
     }
     return response;
   });
+  if (deps.keys) app.use(requireScopes(deps.keys, { metricsPublic: deps.metricsPublic ?? false }));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, details: null }, 404));
 
   const limit = (maxSize: number): MiddlewareHandler => {
@@ -95,7 +103,9 @@ export function createApi(deps: ApiDeps): Hono {
   };
   const contentType = (allowed: RegExp, expected: string): MiddlewareHandler => async (c, next) => {
     const type = c.req.header("Content-Type")?.split(";")[0].trim().toLowerCase();
-    if (type && !allowed.test(type)) {
+    // A body with no type would be a CORS "simple" request (no preflight): every state-changing route names it.
+    if (!type) throw new HttpError(415, `Content-Type is missing: send ${expected}`);
+    if (!allowed.test(type)) {
       throw new HttpError(415, `Content-Type ${type} is not accepted here: send ${expected}`);
     }
     await next();
