@@ -42,6 +42,10 @@ import { ConfigError } from "./errors.ts";
 import { withTimeout } from "./timeout.ts";
 import { startWorker, type Worker } from "./worker/worker.ts";
 
+/** Logged once at start without --api-keys-file. */
+export const OPEN_API_WARNING =
+  "no --api-keys-file: the API answers every request without a key; set one outside a trusted network";
+
 /** What modules share; each module fills in its part. */
 export type Runtime = {
   config: Config;
