@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { z } from "zod";
 import { ConfigError } from "./errors.ts";
+import { rememberSecrets, urlSecrets } from "./log.ts";
 import { listSettings, type Resolved, type Setting, SETTINGS } from "./settings.ts";
 import { suggest } from "./suggest.ts";
 
@@ -78,7 +79,11 @@ function resolveOne(
     raw = readSecret(fileVar, file, read);
   }
   const result = setting.schema.safeParse(raw);
-  if (result.success) return result.data;
+  if (result.success) {
+    // The logger hides these by value from now on, even where no URL pattern would catch them.
+    if (setting.secret && typeof result.data === "string") rememberSecrets(...urlSecrets(result.data));
+    return result.data;
+  }
   const shown = setting.secret || raw === undefined ? "" : `=${JSON.stringify(raw)}`;
   const hidden = setting.secret ? " (value not shown: it may hold a password)" : "";
   throw new ConfigError(`Invalid ${source}${shown}: ${result.error.issues[0].message}${hidden}.`);

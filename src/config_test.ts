@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { redact } from "./log.ts";
 import { ConfigError } from "./errors.ts";
 import { describeSettings, loadConfig, type ReadFile } from "./config.ts";
 
@@ -127,4 +128,9 @@ Deno.test("only secret settings have a file twin, and the secrets are the URLs",
   const twins = describeSettings().filter((s) => s.envFile).map((s) => s.envFile);
   assert.deepEqual(twins, ["NATS_URL_FILE", "DATABASE_URL_FILE"]);
   assert.equal(loadConfig([], { NOMNOM_ROLE_FILE: "/nope" }).role, "all", "no file twin for a plain setting");
+});
+
+Deno.test("loadConfig() makes the logger hide the configured NATS and PostgreSQL passwords by value", () => {
+  loadConfig([], { NATS_URL: "nats://u:n4tsS3cret@h:4222", DATABASE_URL: "postgres://u:pg%2CS3cret@db/x" });
+  assert.equal(redact("bad password n4tsS3cret / pg,S3cret"), "bad password *** / ***");
 });

@@ -16,14 +16,83 @@ export type Logger = {
   child(fields: Record<string, unknown>): Logger;
 };
 
-/** `user:password@` after `//` or after a comma (the later entries of a NATS server list may omit the scheme). */
-const URL_PASSWORD = /((?:\/\/|,\s*)[^:/@,\s]*):(?!\/\/)[^@\s,]*@/g;
+/** A scheme (`nats://`, `tls://`, `postgres://`, …): where a URL, and so a possible userinfo, starts. */
+const SCHEME = /[a-z][a-z0-9+.-]*:\/\//gi;
+/** Schemes whose userinfo without a colon is a token (NATS), not a user name (PostgreSQL). */
+const TOKEN_SCHEMES = /^(?:nats|tls|ws|wss):\/\/$/i;
+/** `user:password@` after a comma: the later entries of a NATS server list may omit the scheme. */
+const BARE_PASSWORD = /(,\s*[^:/@,\s]*):(?!\/\/)[^@\s,]*@/g;
 /** `?password=`, `&sslpassword=`, `token=`, … in a query string (postgres.js and nats take some as parameters). */
 const QUERY_SECRET = /([?&;](?:[\w-]*pass(?:word)?|[\w-]*token|[\w-]*secret))=[^&\s#,]*/gi;
 
-/** Every password in `text` (URLs, comma-separated URL lists, query parameters) replaced by `***`. */
+/**
+ * Secret values nomnom was configured with (passwords, tokens): replaced wherever they appear, whatever their
+ * characters, because a password with a space or an unencoded comma defeats any URL pattern.
+ */
+const knownSecrets = new Set<string>();
+
+/** Remember `values` as secrets: `redact()` hides them (and their URL-encoded forms) from then on. */
+export function rememberSecrets(...values: string[]): void {
+  for (const value of values) {
+    // A one- or two-character "secret" would shred every log line; URL patterns still hide it in URLs.
+    if (value.length < 3) continue;
+    knownSecrets.add(value);
+    knownSecrets.add(encodeURIComponent(value));
+    try {
+      knownSecrets.add(decodeURIComponent(value));
+    } catch { /* not URL-encoded: nothing more to remember */ }
+  }
+}
+
+/**
+ * The passwords and tokens in the userinfo of every URL in `text` (a comma-separated NATS server list too).
+ * The userinfo ends at the LAST `@` of its entry, so a password may itself hold `@`, `:` or a comma.
+ */
+export function urlSecrets(text: string): string[] {
+  return userinfos(text).map((u) => u.secret).filter((s) => s !== "");
+}
+
+type Userinfo = { start: number; end: number; user: string; secret: string; token: boolean };
+
+function userinfos(text: string): Userinfo[] {
+  const found: Userinfo[] = [];
+  const starts = [...text.matchAll(SCHEME)].map((m) => ({ at: m.index!, scheme: m[0] }));
+  starts.forEach(({ at, scheme }, i) => {
+    const from = at + scheme.length;
+    // An entry runs to the next URL (a server list) or to whitespace: a password never spans two entries.
+    let to = i + 1 < starts.length ? starts[i + 1].at : text.length;
+    const space = text.slice(from, to).search(/\s/);
+    if (space >= 0) to = from + space;
+    const entry = text.slice(from, to);
+    const atSign = entry.lastIndexOf("@");
+    if (atSign < 0) return;
+    const info = entry.slice(0, atSign);
+    const colon = info.indexOf(":");
+    const token = colon < 0 && TOKEN_SCHEMES.test(scheme);
+    if (colon < 0 && !token) return;
+    found.push({
+      start: from,
+      end: from + atSign,
+      user: token ? "" : info.slice(0, colon),
+      secret: token ? info : info.slice(colon + 1),
+      token,
+    });
+  });
+  return found;
+}
+
+/** Every password and token in `text` (URLs, URL lists, query parameters, remembered secrets) replaced by `***`. */
 export function redact(text: string): string {
-  return text.replace(URL_PASSWORD, "$1:***@").replace(QUERY_SECRET, "$1=***");
+  let out = text;
+  for (const u of userinfos(text).reverse()) {
+    out = out.slice(0, u.start) + (u.token ? "***" : `${u.user}:***`) + out.slice(u.end);
+  }
+  out = out.replace(BARE_PASSWORD, "$1:***@").replace(QUERY_SECRET, "$1=***");
+  // Longest first, so a secret containing another is replaced whole.
+  for (const secret of [...knownSecrets].sort((a, b) => b.length - a.length)) {
+    out = out.replaceAll(secret, "***");
+  }
+  return out;
 }
 
 /** `value` with `redact()` applied to every string in it (objects and arrays are copied, not changed). */
