@@ -32,8 +32,8 @@ export const ROUTE_ACCESS: readonly RouteAccess[] = [
   { method: "POST", path: "/dlq/:message_id/replay", need: "dlq" },
   { method: "DELETE", path: "/dlq/:message_id", need: "dlq" },
   // The document describes the API (entity schemas included): readers only.
-  { method: "GET", path: "/openapi.json", need: "read" },
-  { method: "GET", path: "/api-docs/openapi.json", need: "read" },
+  { method: "GET", path: "/openapi.json", need: "public" },
+  { method: "GET", path: "/api-docs/openapi.json", need: "public" },
   // Pages and their scripts hold no data; they must load to ask for a key.
   { method: "GET", path: "/docs", need: "public" },
   { method: "GET", path: "/swagger-ui", need: "public" },
