@@ -95,6 +95,7 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
           seq: d.item.seq,
           receivedAt: d.item.receivedAt,
           attempts: d.item.attempts,
+          bodySha256: d.item.bodySha256,
           error: `waiting for the table to match the entity: ${schema.reason(d.item.decoded.entity.name)}`,
           nextAttemptAt: new Date(Date.now() + schema.holdMs),
           held: true,
