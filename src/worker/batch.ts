@@ -52,6 +52,21 @@ export type SchemaHold = {
 /** A message ready to write, with any other deliveries of the same stream message in the same batch. */
 type Decoded = { msg: JsMsg; twins: JsMsg[]; item: BatchItem };
 
+/** The `retrying` status row of a delivery that comes back in `delayMs` (held or failed: one shape for both). */
+function retryingStatus(d: Decoded, error: string, delayMs: number): StatusRow {
+  return {
+    messageId: d.item.messageId,
+    entity: d.item.decoded.entity.name,
+    status: "retrying",
+    seq: d.item.seq,
+    receivedAt: d.item.receivedAt,
+    attempts: d.item.attempts,
+    bodySha256: d.item.bodySha256,
+    error,
+    nextAttemptAt: new Date(Date.now() + delayMs),
+  };
+}
+
 /**
  * Deliveries after which a transient failure is suspected to be the message's own (a statement that always
  * times out on its rows, say) and the message is written apart from the rest of its batch.
@@ -89,15 +104,11 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
     if (fresh.length > 0) {
       try {
         await deps.saveRetrying(fresh.map((d) => ({
-          messageId: d.item.messageId,
-          entity: d.item.decoded.entity.name,
-          status: "retrying",
-          seq: d.item.seq,
-          receivedAt: d.item.receivedAt,
-          attempts: d.item.attempts,
-          bodySha256: d.item.bodySha256,
-          error: `waiting for the table to match the entity: ${schema.reason(d.item.decoded.entity.name)}`,
-          nextAttemptAt: new Date(Date.now() + schema.holdMs),
+          ...retryingStatus(
+            d,
+            `waiting for the table to match the entity: ${schema.reason(d.item.decoded.entity.name)}`,
+            schema.holdMs,
+          ),
           held: true,
         })));
         for (const d of fresh) heldRecorded.add(d.item.messageId);
@@ -224,17 +235,7 @@ export function createBatchProcessor(deps: BatchDeps): (batch: JsMsg[]) => Promi
     const reason = describeError(error);
     log.warn("write failed, will retry", { messages: retrying.length, error: reason, delay_ms: delays[0] });
     try {
-      await deps.saveRetrying(retrying.map((d, i) => ({
-        messageId: d.item.messageId,
-        entity: d.item.decoded.entity.name,
-        status: "retrying",
-        seq: d.item.seq,
-        receivedAt: d.item.receivedAt,
-        attempts: d.item.attempts,
-        bodySha256: d.item.bodySha256,
-        error: reason,
-        nextAttemptAt: new Date(Date.now() + delays[i]),
-      })));
+      await deps.saveRetrying(retrying.map((d, i) => retryingStatus(d, reason, delays[i])));
     } catch (failure) {
       // The status is only informative; the nak below is what brings the message back.
       log.debug("could not record retrying status", { error: failure });
