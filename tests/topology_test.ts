@@ -83,3 +83,26 @@ Deno.test("an existing dead-letter stream is reconciled to one entry per message
   const entry = await jsm.streams.getMessage(topology.dlq.name, { last_by_subj: subject });
   assert.equal(new TextDecoder().decode(entry!.data), "repeated move");
 });
+
+Deno.test("roles creating the same topology at once all succeed, and a stream of another namespace that captures the subjects is named", async () => {
+  await using env = await createTestEnv();
+  const topology = env.topology();
+  const managers = await Promise.all(
+    Array.from({ length: 6 }, async () => jetstreamManager(await env.connectNats())),
+  );
+  await Promise.all(managers.map((jsm) => ensureTopology(jsm, topology, silentLogger)));
+  const jsm = managers[0];
+  assert.equal((await jsm.streams.info(topology.ingest.name)).config.num_replicas, 1);
+
+  await using other = await createTestEnv();
+  const clash = other.topology();
+  await jsm.streams.add({ name: `${clash.ingest.name}_squatter`, subjects: [clash.ingest.subjects[0]] });
+  try {
+    await assert.rejects(
+      () => ensureTopology(jsm, clash, silentLogger),
+      /another stream on this NATS server already captures .*--namespace/,
+    );
+  } finally {
+    await jsm.streams.delete(`${clash.ingest.name}_squatter`);
+  }
+});

@@ -155,8 +155,22 @@ async function ensureStream(
         });
         return;
       } catch (error) {
-        // Another role created it between our info and add: reconcile against what it made.
-        if (isJetStreamError(error, JS_CODES.streamNameInUse) && attempt < 3) continue;
+        // Another role created it between our info and add: reconcile against what it made. A server still
+        // creating the other role's stream answers "subjects overlap" rather than "name in use".
+        if (isJetStreamError(error, JS_CODES.streamNameInUse, JS_CODES.subjectsOverlap) && attempt < 3) {
+          await new Promise((resolve) => setTimeout(resolve, 50 * (attempt + 1)));
+          continue;
+        }
+        if (isJetStreamError(error, JS_CODES.subjectsOverlap)) {
+          throw new Error(
+            `Stream "${wanted.name}" cannot be created: another stream on this NATS server already captures ` +
+              `some of its subjects (${
+                wanted.subjects.join(", ")
+              }) (error ${error.code}: ${error.message}). ` +
+              `Use another --namespace (NOMNOM_NAMESPACE), or delete the other stream.`,
+            { cause: error },
+          );
+        }
         if (isJetStreamError(error, ...PLACEMENT_FAILED)) {
           throw placementError(error, wanted, topology, cluster);
         }

@@ -11,6 +11,8 @@ export const JS_CODES = {
   consumerNotFound: JetStreamApiCodes.ConsumerNotFound,
   /** JSStreamNameExistErr: a stream of that name exists with another configuration. */
   streamNameInUse: 10058,
+  /** JSStreamSubjectOverlapErr: another stream captures some of these subjects (or is being created with them). */
+  subjectsOverlap: 10065,
   /** JSStorageResourcesExceededErr: the server cannot reserve the file storage a stream asks for. */
   storageExceeded: 10047,
   /** JSStreamReplicasNotSupportedErr: replicas > 1 on a server outside a cluster. */
