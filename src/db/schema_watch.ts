@@ -85,8 +85,16 @@ export function startSchemaWatch(deps: SchemaWatchDeps): SchemaWatch {
   update();
 
   let running: Promise<void> | undefined;
-  const check = (): Promise<void> =>
-    running ??= (async () => {
+  /** A comparison asked for while one runs: that one may have read the catalog before the change it is for. */
+  let queued: Promise<void> | undefined;
+  const check = (): Promise<void> => {
+    if (running) {
+      return queued ??= running.then(() => {
+        queued = undefined;
+        return check();
+      });
+    }
+    return running = (async () => {
       try {
         absorb(await migrate(deps.sql, registry, log, "safe"));
         // A reported error with no difference the comparison can see (say a trigger's) is tried again after
@@ -102,6 +110,7 @@ export function startSchemaWatch(deps: SchemaWatchDeps): SchemaWatch {
         running = undefined;
       }
     })();
+  };
   const timer = setInterval(() => void check(), intervalMs);
 
   return {
@@ -122,6 +131,7 @@ export function startSchemaWatch(deps: SchemaWatchDeps): SchemaWatch {
     async stop() {
       clearInterval(timer);
       await running;
+      await queued;
     },
   };
 }
