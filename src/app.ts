@@ -28,6 +28,7 @@ import { type EmbeddedNats, findNatsServer, startEmbeddedNats } from "./embedded
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./embedded/postgres.ts";
 import { findLegacyChildren, migrate } from "./db/migrate.ts";
 import { type SchemaWatch, startSchemaWatch } from "./db/schema_watch.ts";
+import { startStatusRetention } from "./db/status_retention.ts";
 import { createWritePlan } from "./db/write_batch.ts";
 import type { Logger } from "./log.ts";
 import type { Registry } from "./registry/types.ts";
@@ -147,8 +148,13 @@ const MODULES: Record<ModuleName, Module> = {
         initial,
       });
       rt.schema = schema;
+      const retention = await startStatusRetention(sql, {
+        retentionDays: rt.config.statusRetentionDays,
+        log: rt.log,
+      });
       rt.migrated = true;
       return async () => {
+        await retention.stop();
         await schema.stop();
         await sql.end({ timeout: 5 });
         await embedded?.stop();

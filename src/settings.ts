@@ -235,6 +235,14 @@ export const SETTINGS = {
     int(1, 100).default(4),
     "PostgreSQL connections",
   ),
+  /** See src/db/status_retention.ts: one partition of the status table a day, dropped whole when expired. */
+  statusRetentionDays: setting(
+    "status-retention-days",
+    "NOMNOM_STATUS_RETENTION_DAYS",
+    int(1, 3650).default(3),
+    "days a message's status row is kept after acceptance (as long, a repeated Idempotency-Key is recognised); " +
+      "rows of messages in the DLQ or still retrying stay until they finish",
+  ),
   /** See src/db/schema_watch.ts: tables compared with the entities while running, held messages' wait. */
   schemaCheckMs: setting(
     "schema-check-ms",

@@ -51,7 +51,14 @@ Deno.test("waitForStatus() names the message and the last status it saw when it 
   await using env = await createTestEnv();
   await env.migrate();
   await upsertStatuses(env.sql, [
-    { messageId: "m-1", entity: "Order", status: "retrying", attempts: 3, error: "connection refused" },
+    {
+      messageId: "m-1",
+      entity: "Order",
+      status: "retrying",
+      receivedAt: new Date(),
+      attempts: 3,
+      error: "connection refused",
+    },
   ]);
   await assert.rejects(
     waitForStatus(env.sql, "m-1", "completed", { timeoutMs: 200 }),

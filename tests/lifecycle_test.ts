@@ -129,6 +129,10 @@ Deno.test("a dead letter can be listed, inspected, replayed after the cause is f
     "accepted",
     "completed",
   ]);
+  const [{ rows }] = await env.sql`SELECT count(*)::int AS rows FROM ${env.sql(STATUS_TABLE.schema!)}.${
+    env.sql(STATUS_TABLE.name)
+  } WHERE message_id = ${ids[0]}`;
+  assert.equal(rows, 1, "the replay keeps the acceptance time that keys the status row: still one row");
   assert.equal(
     (await request(`${all.url}/dlq/${ids[0]}`)).status,
     404,

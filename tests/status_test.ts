@@ -8,8 +8,9 @@ import { createTestEnv } from "./harness.ts";
 Deno.test("a late status write from a redelivery never overwrites completed, dlq or dropped", async () => {
   await using env = await createTestEnv();
   await env.migrate();
+  const receivedAt = new Date();
   const write = (messageId: string, status: StatusRow["status"], seq?: number) =>
-    upsertStatuses(env.sql, [{ messageId, entity: "Order", status, seq, attempts: 1 }]);
+    upsertStatuses(env.sql, [{ messageId, entity: "Order", status, seq, receivedAt, attempts: 1 }]);
   const statusOf = async (id: string) => (await readStatuses(env.sql, [id])).get(id)!.status;
 
   await write("done", "retrying", 1);

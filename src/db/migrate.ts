@@ -19,7 +19,13 @@ import type { Sql } from "./connect.ts";
 import { readTable } from "./schema_catalog.ts";
 import { describeApplied, diffTable, type SchemaChange } from "./schema_diff.ts";
 import { classifyDatabaseError } from "./sqlstate.ts";
-import { NOMNOM_SCHEMA, STATUS_TABLE, type TableSpec } from "./statements.ts";
+import {
+  NOMNOM_SCHEMA,
+  STATUS_COLUMNS,
+  STATUS_DEFAULT_PARTITION,
+  STATUS_TABLE,
+  type TableSpec,
+} from "./statements.ts";
 
 const MIGRATION_LOCK = 0x6e6f6d6e; // "nomn"
 
@@ -198,14 +204,50 @@ const quote = (
 /** The DDL nomnom's own schema and status table lack (read-only). */
 async function statusTableChanges(sql: Sql): Promise<string[]> {
   const [{ exists }] = await sql`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${NOMNOM_SCHEMA})`;
-  if (!exists) {
-    return [
-      `CREATE SCHEMA ${NOMNOM_SCHEMA}`,
-      STATUS_TABLE.create,
-      ...STATUS_TABLE.indexes.map((i) => i.create),
-    ];
-  }
-  return await tableChanges(sql, STATUS_TABLE);
+  if (!exists) return [`CREATE SCHEMA ${NOMNOM_SCHEMA}`, ...createStatusTable()];
+  const [table] = await sql`SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ${NOMNOM_SCHEMA} AND c.relname = ${STATUS_TABLE.name}`;
+  if (!table) return createStatusTable();
+  if (table.relkind === "r") return convertStatusTable(await tableChanges(sql, STATUS_TABLE));
+  const ddl = await tableChanges(sql, STATUS_TABLE);
+  const [{ found }] =
+    await sql`SELECT to_regclass(${`${NOMNOM_SCHEMA}.${STATUS_DEFAULT_PARTITION}`}) IS NOT NULL
+    AS found`;
+  if (!found) ddl.push(createDefaultPartition());
+  return ddl;
+}
+
+const createDefaultPartition = () =>
+  `CREATE TABLE ${NOMNOM_SCHEMA}.${STATUS_DEFAULT_PARTITION} PARTITION OF ${NOMNOM_SCHEMA}.${STATUS_TABLE.name} DEFAULT`;
+
+const createStatusTable = () => [
+  STATUS_TABLE.create,
+  createDefaultPartition(),
+  ...STATUS_TABLE.indexes.map((i) => i.create),
+];
+
+/**
+ * A status table made by a version before partitioning: its rows move into the partitioned table (all into the
+ * default partition; the retention's maintenance then moves them to their days). `upgrade` is what the old
+ * table lacks, applied first so that every column exists to copy. A row without `received_at` (possible before)
+ * takes its processing time, or now.
+ */
+function convertStatusTable(upgrade: string[]): string[] {
+  const old = `${NOMNOM_SCHEMA}.messages_unpartitioned`;
+  const columns = STATUS_COLUMNS.join(", ");
+  const values = STATUS_COLUMNS.map((c) =>
+    c === "received_at" ? "COALESCE(received_at, processed_at, now())" : c
+  )
+    .join(", ");
+  return [
+    ...upgrade,
+    `ALTER TABLE ${NOMNOM_SCHEMA}.${STATUS_TABLE.name} RENAME TO messages_unpartitioned`,
+    `ALTER INDEX IF EXISTS ${NOMNOM_SCHEMA}.messages_pkey RENAME TO messages_unpartitioned_pkey`,
+    ...STATUS_TABLE.indexes.map((i) => `DROP INDEX IF EXISTS ${NOMNOM_SCHEMA}.${i.name}`),
+    ...createStatusTable(),
+    `INSERT INTO ${NOMNOM_SCHEMA}.${STATUS_TABLE.name} (${columns}) SELECT ${values} FROM ${old}`,
+    `DROP TABLE ${old}`,
+  ];
 }
 
 /** Create the table, or add the columns and indexes it lacks (nomnom's own tables: they only ever grow). */
@@ -227,8 +269,13 @@ async function tableChanges(sql: Sql, spec: TableSpec): Promise<string[]> {
 }
 
 function describeStatus(ddl: string[]): string[] {
+  if (ddl.some((d) => d.includes("RENAME TO messages_unpartitioned"))) {
+    return [`converted ${STATUS_TABLE.label} to a table partitioned by day (its rows kept)`];
+  }
   return ddl.map((d) =>
-    d.startsWith("CREATE TABLE")
+    d.includes(" DEFAULT") && d.includes("PARTITION OF")
+      ? `created the default partition of ${STATUS_TABLE.label}`
+      : d.startsWith("CREATE TABLE")
       ? `created table ${STATUS_TABLE.label}`
       : d.startsWith("CREATE SCHEMA")
       ? `created schema ${NOMNOM_SCHEMA}`

@@ -160,24 +160,34 @@ function createLegacyChildrenDelete(entity: Entity, root: Entity): EntityStateme
   };
 }
 
-/** nomnom's status table. `history` keeps every status change of a message (replays included). */
+/**
+ * nomnom's status table. `history` keeps every status change of a message (replays included).
+ *
+ * Partitioned by `received_at`, the time the API accepted the message, one partition a day (see
+ * src/db/status_retention.ts), so that rows past the retention go by dropping a partition, not by deleting row
+ * by row, and each partition's indexes stay the size of a day. A unique key of a partitioned table must hold the
+ * partition key, hence `(message_id, received_at)`: every write of a message carries the same `received_at` (the
+ * `Nomnom-Received-At` header, which a replay keeps), so the key still means one row per message. Rows whose day
+ * has no partition land in the default partition, so a write never depends on the maintenance having run.
+ */
 export const STATUS_TABLE: TableSpec = {
   schema: NOMNOM_SCHEMA,
   name: "messages",
   label: `${NOMNOM_SCHEMA}.messages (message status)`,
   create: `CREATE TABLE ${NOMNOM_SCHEMA}.messages (
-  message_id text PRIMARY KEY,
+  message_id text NOT NULL,
   entity text NOT NULL,
   status text NOT NULL,
   stream_seq bigint,
-  received_at timestamptz,
+  received_at timestamptz NOT NULL,
   processed_at timestamptz,
   attempts integer NOT NULL DEFAULT 0,
   error text,
   next_attempt_at timestamptz,
   history jsonb NOT NULL DEFAULT '[]',
-  body_sha256 text
-)`,
+  body_sha256 text,
+  PRIMARY KEY (message_id, received_at)
+) PARTITION BY RANGE (received_at)`,
   // Columns later versions added; a table made by an earlier one gets them.
   columns: [
     { name: "next_attempt_at", add: "timestamptz" },
@@ -191,3 +201,21 @@ export const STATUS_TABLE: TableSpec = {
       `CREATE INDEX messages_status_time ON ${NOMNOM_SCHEMA}.messages (status, processed_at, message_id)`,
   }],
 };
+
+/** The status table's partition for rows of a day no dated partition covers. */
+export const STATUS_DEFAULT_PARTITION = "messages_default";
+
+/** Every column of the status table, in its order (for copying rows between tables of that shape). */
+export const STATUS_COLUMNS = [
+  "message_id",
+  "entity",
+  "status",
+  "stream_seq",
+  "received_at",
+  "processed_at",
+  "attempts",
+  "error",
+  "next_attempt_at",
+  "history",
+  "body_sha256",
+] as const;

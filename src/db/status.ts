@@ -21,7 +21,11 @@ export type StatusRow = {
   entity: string;
   status: MessageStatus;
   seq?: number;
-  receivedAt?: Date;
+  /**
+   * When the API accepted the message (its `Nomnom-Received-At` header; the stream's time for a message nomnom
+   * did not publish). Part of the status table's key (its partition key): every write of a message gives the same.
+   */
+  receivedAt: Date;
   attempts: number;
   error?: string;
   nextAttemptAt?: Date;
@@ -67,9 +71,8 @@ SELECT u.id, u.entity, u.status, u.seq::bigint, u.received_at::timestamptz, now(
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
   $9::text[], $10::text[])
   AS u(id, entity, status, seq, received_at, attempts, error, next_at, body_sha256, held)
-ON CONFLICT (message_id) DO UPDATE SET status = EXCLUDED.status,
+ON CONFLICT (message_id, received_at) DO UPDATE SET status = EXCLUDED.status,
   stream_seq = COALESCE(EXCLUDED.stream_seq, m.stream_seq),
-  received_at = COALESCE(m.received_at, EXCLUDED.received_at),
   processed_at = EXCLUDED.processed_at, attempts = EXCLUDED.attempts, error = EXCLUDED.error,
   next_attempt_at = EXCLUDED.next_attempt_at, history = m.history || EXCLUDED.history,
   body_sha256 = COALESCE(m.body_sha256, EXCLUDED.body_sha256)
@@ -87,7 +90,7 @@ export async function upsertStatuses(sql: Sql, rows: StatusRow[]): Promise<void>
     unique.map((r) => r.entity),
     unique.map((r) => r.status),
     unique.map((r) => (r.seq === undefined ? null : String(r.seq))),
-    unique.map((r) => r.receivedAt?.toISOString() ?? null),
+    unique.map((r) => r.receivedAt.toISOString()),
     unique.map((r) => String(r.attempts)),
     unique.map((r) => r.error ?? null),
     unique.map((r) => r.nextAttemptAt?.toISOString() ?? null),

@@ -18,7 +18,8 @@ export type BatchItem = {
   /** JetStream stream sequence: the version guard (later in the stream wins). */
   seq: number;
   attempts: number;
-  receivedAt?: Date;
+  /** When the API accepted it (see `acceptedAt()` in src/stream/envelope.ts); keys its status row. */
+  receivedAt: Date;
   /** Of a message sent with an Idempotency-Key (src/stream/envelope.ts). */
   bodySha256?: string;
   decoded: DecodedMessage;

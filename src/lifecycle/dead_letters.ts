@@ -46,6 +46,9 @@ export class DlqConflictError extends Error {
   override name = "DlqConflictError";
 }
 
+/** A dead letter's status row, locked by `claim`. */
+type ClaimedRow = { entity: string; attempts: number; receivedAt: Date; bodySha256?: string };
+
 export function createDeadLetters(
   sql: Sql,
   js: JetStreamClient,
@@ -76,11 +79,12 @@ export function createDeadLetters(
    */
   const claim = async <T>(
     id: string,
-    act: (tx: Sql, row: { entity: string; attempts: number }) => Promise<T>,
+    act: (tx: Sql, row: ClaimedRow) => Promise<T>,
   ): Promise<T | undefined> => {
     const result = await sql.begin(async (tx) => {
       const [row] = await tx.unsafe(
-        `SELECT entity, status, attempts FROM ${NOMNOM_SCHEMA}.messages WHERE message_id = $1 FOR UPDATE`,
+        `SELECT entity, status, attempts, received_at, body_sha256 FROM ${NOMNOM_SCHEMA}.messages
+         WHERE message_id = $1 FOR UPDATE`,
         [id],
       );
       if (!row) return { found: false as const };
@@ -89,7 +93,12 @@ export function createDeadLetters(
           `message ${id} is not in the dead-letter queue: its status is ${row.status}`,
         );
       }
-      const value = await act(tx as unknown as Sql, { entity: row.entity, attempts: Number(row.attempts) });
+      const value = await act(tx as unknown as Sql, {
+        entity: row.entity,
+        attempts: Number(row.attempts),
+        receivedAt: row.received_at,
+        bodySha256: row.body_sha256 ?? undefined,
+      });
       return { found: true as const, value };
     });
     return result.found ? result.value : undefined;
@@ -146,15 +155,18 @@ export function createDeadLetters(
       }
       // Published while the row is locked, so no other replay can publish it too; the status (with the new stream
       // sequence) commits with the claim. A worker completing the message meanwhile waits for this lock.
+      // The original acceptance time and body hash travel again: the status row is keyed by that time (so every
+      // write of the message lands on this row), and a repeat of its Idempotency-Key is still compared.
       const ack = await js.publish(topology.ingestSubject(row.entity, id), m.data, {
         msgID: `${id}:replay:${uuidv7()}`,
-        headers: createEnvelopeHeaders(new Date()),
+        headers: createEnvelopeHeaders(row.receivedAt, row.bodySha256),
       });
       await upsertStatuses(tx, [{
         messageId: id,
         entity: row.entity,
         status: "accepted",
         seq: ack.seq,
+        receivedAt: row.receivedAt,
         attempts: row.attempts,
       }]);
       return { entity: row.entity, entrySeq: m.seq };
@@ -215,6 +227,7 @@ export function createDeadLetters(
           messageId: id,
           entity: row.entity,
           status: "dropped",
+          receivedAt: row.receivedAt,
           attempts: row.attempts,
         }]);
         return { entrySeq: m?.seq };

@@ -38,6 +38,14 @@ export function readBodySha256(h: MsgHdrs | undefined): string | undefined {
   return h?.get(BODY_SHA256_HEADER) || undefined;
 }
 
+/**
+ * When the message was accepted: its header, or for a message nomnom did not publish, the time the stream stored
+ * it (the same for every delivery of it). The status table is keyed (partitioned) by this time.
+ */
+export function acceptedAt(msg: { headers?: MsgHdrs; time: Date }): Date {
+  return readReceivedAt(msg.headers) ?? msg.time;
+}
+
 /** When the message was accepted, read back from its headers (undefined for a message nomnom did not publish). */
 export function readReceivedAt(h: MsgHdrs | undefined): Date | undefined {
   const at = h?.get(RECEIVED_AT_HEADER);

@@ -14,7 +14,7 @@ import type { Config } from "../config.ts";
 import { countFailures, upsertStatuses } from "../db/status.ts";
 import { isSchemaMismatch } from "../db/schema_errors.ts";
 import type { SchemaWatch } from "../db/schema_watch.ts";
-import { readBodySha256, readReceivedAt } from "../stream/envelope.ts";
+import { acceptedAt, readBodySha256 } from "../stream/envelope.ts";
 import type { Topology } from "../stream/topology.ts";
 import { createBatchProcessor, type SchemaHold, type WorkerCounters } from "./batch.ts";
 import { createDeadLetterer } from "./dead_letter.ts";
@@ -164,7 +164,7 @@ function decode(deps: WorkerDeps, msg: JsMsg): BatchItem {
     messageId: messageIdOf(messageId, msg.seq),
     seq: msg.seq,
     attempts: msg.info.deliveryCount,
-    receivedAt: readReceivedAt(msg.headers),
+    receivedAt: acceptedAt(msg),
     bodySha256: readBodySha256(msg.headers),
     decoded: decodeMessage(deps.plan.registry, entity, body),
   };
