@@ -4,17 +4,21 @@
  *
  *   A  raw JetStream: acked publishes of the same payloads from one client, concurrency 1/16/64
  *   B  raw PostgreSQL: the same rows upserted with plain multi-row unnest statements, no nomnom code
+ *   M  the minimal service: Hono + nats.js by hand (parse, publish with ack, 202), same runtime and load as 3
+ *   C  the minimal consumer: fetch, JSON.parse, B's unnest upsert, ack; same runtime and backlog as 5
  *   3  nomnom API, one message per POST, concurrency 1/16/64 (load from wrk, a separate process)
  *   4  nomnom API, NDJSON batches of 100 and 1,000 lines
  *   5  nomnom workers draining a pre-filled backlog (1, 2, 4 worker processes; 1 worker on the other runtime)
  *   6  --role=all end to end under sustained load: throughput, accept and accept→commit latency, peak RSS
+ *   G  phase 5's one-worker drain again, into tables already holding millions of rows (orders, line items and
+ *      status rows over several day partitions), against the same drain into empty tables
  *   R  start → /ready of each role against the live services (median of 3 starts), and its RSS when idle;
  *      with --binary=./nomnom also the compiled binary's
  *
- * Prints one table with the ratios 3÷A, 4÷A, 5÷B and writes the same as JSON under bench/results/. Every phase
+ * Prints one table with the ratios 3÷M and 3÷A, 4÷A, 5÷C and 5÷B, G÷5 and writes the same as JSON under bench/results/. Every phase
  * checks that nothing was lost (by id where the bench made the ids, by count where wrk did: wrk does not count
  * requests still in flight when it stops, so the stream may hold a few more than it reports, never fewer).
- * `--only=A,B,3,4,5,6,R` runs some phases (ratios need their baseline in the same run).
+ * `--only=A,B,M,C,3,4,5,G,6,R` runs some phases (ratios need their baseline in the same run).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -32,7 +36,8 @@ import { loadRegistry } from "../src/registry/load.ts";
 import { createEnvelopeHeaders } from "../src/stream/envelope.ts";
 import { ensureTopology } from "../src/stream/ensure.ts";
 import { createTopology } from "../src/stream/topology.ts";
-import { nomnomCommand, type NomnomRuntime } from "./nomnom_command.ts";
+import { createBaselineTables, dropBaselineTables, upsertBaseline } from "./baseline_sql.ts";
+import { nomnomCommand, type NomnomRuntime, scriptCommand } from "./nomnom_command.ts";
 import { generateOrders, type Order } from "./orders.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -57,7 +62,8 @@ type Row = {
   p50_ms?: number;
   p95_ms?: number;
   p99_ms?: number;
-  ratio?: { of: string; value: number };
+  /** This row as a fraction of each baseline it is judged against (measured in this run). */
+  ratios?: { of: string; value: number }[];
   rss_mb?: number;
   lost?: number;
   note?: string;
@@ -67,6 +73,11 @@ const commands = {
   deno: await nomnomCommand("deno"),
   bun: await nomnomCommand("bun"),
   binary: binary ? await nomnomCommand("binary", binary) : undefined,
+};
+const baselineRuntime = runtime === "deno" ? "deno" : "bun";
+const scripts: Record<string, Awaited<ReturnType<typeof scriptCommand>>> = {
+  "bench/minimal_service.ts": await scriptCommand(baselineRuntime, "bench/minimal_service.ts"),
+  "bench/minimal_consumer.ts": await scriptCommand(baselineRuntime, "bench/minimal_consumer.ts"),
 };
 const log = (line: string) => console.error(`[bench] ${line}`);
 
@@ -115,14 +126,27 @@ const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** di
 /** `value` as a fraction of a baseline measured in this run (none when that phase did not run). */
 const ratio = (of: string, value: number, baseline: number | undefined) =>
   baseline ? { of, value: round(value / baseline, 2) } : undefined;
+/** The ratios of `value` to each `[name, baseline]` that was measured. */
+const ratiosOf = (value: number, ...baselines: [string, number | undefined][]) =>
+  baselines.map(([of, b]) => ratio(of, value, b)).filter((r) => r !== undefined);
 
-function startNomnom(
-  args: string[],
-  rt = runtime,
-): { child: ChildProcess; url: () => Promise<string>; err: () => string } {
+type Started = { child: ChildProcess; url: () => Promise<string>; out: () => string; err: () => string };
+
+function startNomnom(args: string[], rt = runtime): Started {
   // Bun runs with the JSC settings the image sets (ENV BUN_JSC_* in the Dockerfile), so that the figures are
   // the image's.
-  const { command, args: pre, env } = commands[rt as NomnomRuntime]!;
+  return startProcess(commands[rt as NomnomRuntime]!, args);
+}
+
+/** A baseline script of bench/ on the bench's runtime (the binary's runtime is Bun). */
+function startScript(script: string, args: string[]): Started {
+  return startProcess(scripts[script]!, args);
+}
+
+function startProcess(
+  { command, args: pre, env }: { command: string; args: string[]; env: Record<string, string | undefined> },
+  args: string[],
+): Started {
   const child = spawn(command, [...pre, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   children.push(child);
   let out = "";
@@ -133,12 +157,12 @@ function startNomnom(
     for (let i = 0; i < 600; i++) {
       const m = out.match(/API +(http:\S+)/);
       if (m) return m[1];
-      if (child.exitCode !== null) throw new Error(`nomnom exited: ${err.slice(-500)}`);
+      if (child.exitCode !== null) throw new Error(`${command} exited: ${err.slice(-500)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error("nomnom did not print its banner");
+    throw new Error(`${command} did not print its banner`);
   };
-  return { child, url, err: () => err };
+  return { child, url, out: () => out, err: () => err };
 }
 
 async function stopNomnom(child: ChildProcess) {
@@ -236,6 +260,37 @@ async function completedCount(): Promise<number> {
   return n;
 }
 
+/** Orders the tables hold before phase G's drain (plus as many × ~4 line items and status rows). */
+const GROWN_ORDERS = quick ? 200_000 : 3_000_000;
+
+async function tableCount(table: string): Promise<number> {
+  const [{ n }] = await sql.unsafe(`SELECT count(*)::int AS n FROM ${table}`);
+  return n;
+}
+
+/**
+ * Double the rows of orders, order_line_items and nomnom.messages: each copy's keys, message id and root key get
+ * `suffix`. The tables are the TPC-H fixture's: order_key is the orders' key and the line items' root.
+ */
+async function growTables(suffix: string) {
+  const columnsOf = async (table: string) =>
+    (await sql`SELECT column_name FROM information_schema.columns WHERE table_name = ${table}
+      AND table_schema = current_schema() AND is_identity = 'NO' ORDER BY ordinal_position`)
+      .map((r) => r.column_name as string);
+  const renamed = new Set(["order_key", "_message_id", "_root_key"]);
+  for (const table of ["orders", "order_line_items"]) {
+    const cols = await columnsOf(table);
+    const values = cols.map((c) => (renamed.has(c) ? `${c} || '${suffix}'` : c));
+    await sql.unsafe(`INSERT INTO ${table} (${cols.join(", ")}) SELECT ${values.join(", ")} FROM ${table}`);
+  }
+  await sql.unsafe(
+    `INSERT INTO nomnom.messages (message_id, entity, status, stream_seq, received_at, processed_at,
+      attempts, history)
+    SELECT message_id || '${suffix}', entity, status, stream_seq, now() - random() * interval '2 days',
+      processed_at, attempts, history FROM nomnom.messages`,
+  );
+}
+
 try {
   const orders = generateOrders(Math.max(BACKLOG, 20_000), 42);
   const payloads = orders.map((o) => JSON.stringify(o));
@@ -288,55 +343,12 @@ try {
   // ---------- B: raw PostgreSQL ----------
   let baselineB = 0;
   if (runs("B")) {
-    await sql.unsafe(`CREATE TABLE bench_orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-      order_key text NOT NULL UNIQUE, customer_key text NOT NULL, order_status text NOT NULL,
-      total_price double precision NOT NULL, order_date text NOT NULL, order_priority text, clerk text,
-      ship_priority integer, comment text, seq bigint NOT NULL)`);
-    await sql.unsafe(`CREATE TABLE bench_items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-      order_key text NOT NULL, line_number integer NOT NULL, part_key text NOT NULL, supplier_key text,
-      quantity integer NOT NULL, extended_price double precision NOT NULL, discount double precision,
-      tax double precision, return_flag text, line_status text, ship_date text, commit_date text,
-      receipt_date text, seq bigint NOT NULL, UNIQUE (order_key, line_number))`);
+    await createBaselineTables(sql);
     const subset = orders.slice(0, Math.min(BACKLOG, 20_000));
     const started = performance.now();
     for (let i = 0; i < subset.length; i += 500) {
       const chunk = subset.slice(i, i + 500);
-      const items = chunk.flatMap((o, k) =>
-        o.line_items.map((li) => ({ ...li, order_key: o.order_key, seq: i + k }))
-      );
-      const col = <T>(list: T[], key: string) =>
-        list.map((r) => (r as Record<string, unknown>)[key] as never);
-      await sql.begin(async (tx) => {
-        await tx`INSERT INTO bench_orders (order_key, customer_key, order_status, total_price, order_date,
-            order_priority, clerk, ship_priority, comment, seq)
-          SELECT * FROM unnest(${col(chunk, "order_key")}::text[], ${col(chunk, "customer_key")}::text[],
-            ${col(chunk, "order_status")}::text[], ${col(chunk, "total_price")}::float8[],
-            ${col(chunk, "order_date")}::text[], ${col(chunk, "order_priority")}::text[], ${
-          col(chunk, "clerk")
-        }::text[],
-            ${col(chunk, "ship_priority")}::int[], ${col(chunk, "comment")}::text[], ${
-          chunk.map((_, k) => i + k)
-        }::int8[])
-          ON CONFLICT (order_key) DO UPDATE SET total_price = EXCLUDED.total_price, seq = EXCLUDED.seq
-          WHERE bench_orders.seq < EXCLUDED.seq`;
-        await tx`INSERT INTO bench_items (order_key, line_number, part_key, supplier_key, quantity, extended_price,
-            discount, tax, return_flag, line_status, ship_date, commit_date, receipt_date, seq)
-          SELECT * FROM unnest(${col(items, "order_key")}::text[], ${col(items, "line_number")}::int[],
-            ${col(items, "part_key")}::text[], ${col(items, "supplier_key")}::text[], ${
-          col(items, "quantity")
-        }::int[],
-            ${col(items, "extended_price")}::float8[], ${col(items, "discount")}::float8[], ${
-          col(items, "tax")
-        }::float8[],
-            ${col(items, "return_flag")}::text[], ${col(items, "line_status")}::text[], ${
-          col(items, "ship_date")
-        }::text[],
-            ${col(items, "commit_date")}::text[], ${col(items, "receipt_date")}::text[], ${
-          col(items, "seq")
-        }::int8[])
-          ON CONFLICT (order_key, line_number) DO UPDATE SET quantity = EXCLUDED.quantity, seq = EXCLUDED.seq
-          WHERE bench_items.seq < EXCLUDED.seq`;
-      });
+      await sql.begin((tx) => upsertBaseline(tx as never, chunk, chunk.map((_, k) => i + k)));
     }
     const seconds = (performance.now() - started) / 1000;
     baselineB = rowsOf(subset) / seconds;
@@ -348,7 +360,41 @@ try {
       lost: subset.length - n,
     });
     log(`B: ${round(baselineB, 0)} rows/s`);
-    await sql.unsafe("DROP TABLE bench_orders, bench_items");
+    await dropBaselineTables(sql);
+  }
+
+  // ---------- M: the minimal service (Hono + nats.js by hand) under the same load as phase 3 ----------
+  const baselineM = new Map<number, number>();
+  if (runs("M")) {
+    const ns = `${id}m`;
+    const t = await resetNamespace(ns);
+    const minimal = startScript("bench/minimal_service.ts", [NATS_URL, `${ns}.ingest`]);
+    const url = await minimal.url();
+    for (const c of CONCURRENCY) {
+      const r = await wrk(`${url}/ingest/message/Order`, bodiesFile, c, SECONDS);
+      const ok = r.requests - r.non_2xx - r.socket_errors;
+      const stored = (await jsm.streams.info(t.ingest.name)).state.messages;
+      const rate = ok / (r.duration_us / 1e6);
+      baselineM.set(c, rate);
+      rows.push({
+        name: `M  minimal service (Hono + nats.js), c=${c}`,
+        msgs_per_s: round(rate, 0),
+        p50_ms: round(r.p50_us / 1000, 2),
+        p95_ms: round(r.p95_us / 1000, 2),
+        p99_ms: round(r.p99_us / 1000, 2),
+        ratios: ratiosOf(rate, [`A c=${c}`, baselineA.get(c)]),
+        lost: Math.max(0, ok - stored),
+      });
+      await jsm.streams.purge(t.ingest.name);
+      log(`M c=${c}: ${round(rate, 0)} msgs/s`);
+    }
+    rows.push({
+      name: "   minimal service peak RSS",
+      msgs_per_s: 0,
+      rss_mb: await peakRssMb(minimal.child.pid!),
+    });
+    await stopNomnom(minimal.child);
+    for (const s of t.streams) await jsm.streams.delete(s.name);
   }
 
   // ---------- 3 and 4: the API alone (no worker: the backlog just grows) ----------
@@ -369,7 +415,7 @@ try {
         p50_ms: round(r.p50_us / 1000, 2),
         p95_ms: round(r.p95_us / 1000, 2),
         p99_ms: round(r.p99_us / 1000, 2),
-        ratio: ratio(`A c=${c}`, rate, baselineA.get(c)),
+        ratios: ratiosOf(rate, [`M c=${c}`, baselineM.get(c)], [`A c=${c}`, baselineA.get(c)]),
         lost: Math.max(0, ok - stored),
       });
       await jsm.streams.purge(t.ingest.name);
@@ -387,7 +433,7 @@ try {
         p50_ms: round(r.p50_us / 1000, 2),
         p95_ms: round(r.p95_us / 1000, 2),
         p99_ms: round(r.p99_us / 1000, 2),
-        ratio: ratio("A c=64", rate, baselineA.get(64)),
+        ratios: ratiosOf(rate, ["A c=64", baselineA.get(64)]),
         lost: Math.max(0, ok * size - stored),
       });
       await jsm.streams.purge(t.ingest.name);
@@ -399,15 +445,8 @@ try {
   }
 
   // ---------- 5: workers draining a backlog ----------
-  const drains: [number, string][] = [[1, runtime], [2, runtime], [4, runtime], [
-    1,
-    runtime === "deno" ? "bun" : "deno",
-  ]];
-  for (const [workers, rt] of runs("5") ? drains : []) {
-    const ns = `${id}w${workers}${rt}`;
-    const t = await resetNamespace(ns);
-    await resetTables();
-    const backlog = orders.slice(0, BACKLOG);
+  /** Publish `backlog` as nomnom's API would (ids, acceptance header), 256 in flight; returns the ids. */
+  const publishBacklog = async (t: ReturnType<typeof topologyOf>, backlog: Order[]) => {
     const ids: string[] = [];
     let next = 0;
     await Promise.all(Array.from({ length: 256 }, async () => {
@@ -415,12 +454,19 @@ try {
         const i = next++;
         const messageId = uuidv7();
         ids[i] = messageId;
-        await js.publish(t.ingestSubject("Order", messageId), payloads[i], {
+        await js.publish(t.ingestSubject("Order", messageId), JSON.stringify(backlog[i]), {
           msgID: messageId,
           headers: createEnvelopeHeaders(new Date()),
         });
       }
     }));
+    return ids;
+  };
+  /** Publish `backlog` to a fresh namespace, start `workers` workers, time how fast they complete it. */
+  const drain = async (ns: string, backlog: Order[], workers: number, rt: string) => {
+    const t = await resetNamespace(ns);
+    const before = await completedCount();
+    const ids = await publishBacklog(t, backlog);
     const procs = Array.from(
       { length: workers },
       () => startNomnom(["--role=worker", "--ops-port=0", ...flags(ns)], rt),
@@ -428,7 +474,7 @@ try {
     let firstAt = 0;
     let firstCount = 0;
     for (;;) {
-      const done = await completedCount();
+      const done = (await completedCount()) - before;
       if (done > 0 && !firstAt) [firstAt, firstCount] = [performance.now(), done];
       if (done >= backlog.length) break;
       const exited = procs.find((p) => p.child.exitCode !== null);
@@ -437,20 +483,107 @@ try {
     }
     const seconds = (performance.now() - firstAt) / 1000;
     const rate = (backlog.length - firstCount) / seconds;
-    const rowRate = rate * (rowsOf(backlog) / backlog.length);
     const [{ n }] = await sql`SELECT count(*)::int AS n FROM nomnom.messages WHERE status = 'completed'
       AND message_id = ANY(${ids})`;
-    rows.push({
-      name: `5  drain ${backlog.length} orders, ${workers} worker${workers > 1 ? "s" : ""} (${rt})`,
-      msgs_per_s: round(rate, 0),
-      rows_per_s: round(rowRate, 0),
-      ratio: ratio("B", rowRate, baselineB),
-      rss_mb: Math.max(...await Promise.all(procs.map((p) => peakRssMb(p.child.pid!)))),
-      lost: backlog.length - n,
-    });
-    log(`5 ${workers} worker(s) ${rt}: ${round(rate, 0)} msgs/s`);
+    const rss = Math.max(...await Promise.all(procs.map((p) => peakRssMb(p.child.pid!))));
     for (const p of procs) await stopNomnom(p.child);
     for (const s of t.streams) await jsm.streams.delete(s.name);
+    return { rate, rowRate: rate * (rowsOf(backlog) / backlog.length), rss, lost: backlog.length - n };
+  };
+  // ---------- C: the minimal consumer (pull, parse, baseline B's upsert, ack) on the same backlog ----------
+  let baselineC: number | undefined;
+  if (runs("C")) {
+    const ns = `${id}c`;
+    const t = await resetNamespace(ns);
+    const backlog = orders.slice(0, BACKLOG);
+    await publishBacklog(t, backlog);
+    const consumer = startScript("bench/minimal_consumer.ts", [
+      NATS_URL,
+      t.consumer.stream,
+      t.consumer.durable_name!,
+      dbUrl,
+      String(backlog.length),
+      String(loadConfig(flags(ns), {}).worker.batchSize),
+    ]);
+    const exit = await new Promise<number | null>((resolve) => consumer.child.on("exit", resolve));
+    if (exit !== 0) throw new Error(`the minimal consumer failed: ${consumer.err().slice(-1500)}`);
+    const result = JSON.parse(consumer.out().trim().split("\n").at(-1)!) as {
+      messages: number;
+      seconds: number;
+    };
+    baselineC = result.messages / result.seconds;
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM bench_orders`;
+    rows.push({
+      name: `C  minimal consumer (fetch, parse, unnest upsert, ack), ${backlog.length} orders`,
+      msgs_per_s: round(baselineC, 0),
+      rows_per_s: round(baselineC * (rowsOf(backlog) / backlog.length), 0),
+      ratios: ratiosOf(baselineC * (rowsOf(backlog) / backlog.length), ["B", baselineB]),
+      lost: backlog.length - n,
+    });
+    log(`C: ${round(baselineC, 0)} msgs/s`);
+    await dropBaselineTables(sql);
+    for (const s of t.streams) await jsm.streams.delete(s.name);
+  }
+
+  const drains: [number, string][] = [[1, runtime], [2, runtime], [4, runtime], [
+    1,
+    runtime === "deno" ? "bun" : "deno",
+  ]];
+  for (const [workers, rt] of runs("5") ? drains : []) {
+    await resetTables();
+    const backlog = orders.slice(0, BACKLOG);
+    const r = await drain(`${id}w${workers}${rt}`, backlog, workers, rt);
+    rows.push({
+      name: `5  drain ${backlog.length} orders, ${workers} worker${workers > 1 ? "s" : ""} (${rt})`,
+      msgs_per_s: round(r.rate, 0),
+      rows_per_s: round(r.rowRate, 0),
+      ratios: workers === 1 && rt === runtime
+        ? ratiosOf(r.rate, ["C", baselineC]).concat(ratiosOf(r.rowRate, ["B", baselineB]))
+        : ratiosOf(r.rowRate, ["B", baselineB]),
+      rss_mb: r.rss,
+      lost: r.lost,
+    });
+    log(`5 ${workers} worker(s) ${rt}: ${round(r.rate, 0)} msgs/s`);
+  }
+
+  // ---------- G: the same drain into tables that already hold millions of rows ----------
+  if (runs("G")) {
+    await resetTables();
+    // The drain into empty tables, run again now (the same moment's machine), writes the rows that are grown.
+    const empty = (await drain(`${id}g0`, orders.slice(0, BACKLOG), 1, runtime)).rate;
+    // Grow what the empty drain wrote by doubling it in SQL (new keys, message ids and root keys; acceptance
+    // times over the last two days, so that the status rows fill several day partitions), to GROWN_ORDERS.
+    const started = performance.now();
+    if ((await tableCount("orders")) === 0) throw new Error("phase G: the empty-table drain wrote no orders");
+    for (let k = 0; (await tableCount("orders")) < GROWN_ORDERS; k++) {
+      await growTables(`~${k}`);
+    }
+    await sql.unsafe(`VACUUM ANALYZE orders, order_line_items, nomnom.messages`);
+    const sizes = {
+      orders: await tableCount("orders"),
+      line_items: await tableCount("order_line_items"),
+      statuses: await tableCount("nomnom.messages"),
+    };
+    log(
+      `G grew the tables to ${JSON.stringify(sizes)} in ${round((performance.now() - started) / 1000, 0)} s`,
+    );
+    const backlog = generateOrders(BACKLOG, 43, "G");
+    const r = await drain(`${id}g1`, backlog, 1, runtime);
+    rows.push({
+      name:
+        `G  drain ${backlog.length} orders into ${sizes.orders} orders, ${sizes.line_items} line items, ` +
+        `${sizes.statuses} status rows (${runtime})`,
+      msgs_per_s: round(r.rate, 0),
+      rows_per_s: round(r.rowRate, 0),
+      ratios: ratiosOf(r.rate, ["empty tables", empty]),
+      rss_mb: r.rss,
+      lost: r.lost,
+    });
+    log(
+      `G: ${round(r.rate, 0)} msgs/s (${round(r.rate / empty, 2)} of the empty-table drain, ${
+        round(empty, 0)
+      })`,
+    );
   }
 
   // ---------- 6: --role=all end to end ----------
@@ -544,7 +677,7 @@ try {
       r.p50_ms?.toString() ?? "",
       r.p95_ms?.toString() ?? "",
       r.p99_ms?.toString() ?? "",
-      r.ratio ? `${r.ratio.value} of ${r.ratio.of}` : "",
+      (r.ratios ?? []).map((x) => `${x.value} of ${x.of}`).join("; "),
       r.rss_mb?.toString() ?? "",
       r.lost?.toString() ?? "",
     ]),

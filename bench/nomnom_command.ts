@@ -31,3 +31,12 @@ export async function nomnomCommand(
   const env = runtime === "deno" ? { ...process.env } : { ...await readBunImageEnv(), ...process.env };
   return { command, args, env };
 }
+
+/** Command, arguments and environment that run another script of this repository (a baseline) on `runtime`. */
+export async function scriptCommand(
+  runtime: "deno" | "bun",
+  script: string,
+): Promise<{ command: string; args: string[]; env: Record<string, string | undefined> }> {
+  const { command, args, env } = await nomnomCommand(runtime);
+  return { command, args: [...args.slice(0, -1), join(ROOT, script)], env };
+}
