@@ -197,6 +197,8 @@ const MODULES: Record<ModuleName, Module> = {
         keys: rt.keys,
         metricsPublic: rt.config.access.metricsPublic,
         limits: { messageBytes: rt.config.limits.messageBytes, batchBytes: rt.config.limits.batchBytes },
+        cors: rt.config.cors,
+        rateLimit: rt.config.rateLimit,
         dashboard: createDashboardRoutes({
           hub,
           registry: rt.registry,
@@ -233,7 +235,8 @@ const MODULES: Record<ModuleName, Module> = {
       const presence = answerPresence(rt.nats!.nc, rt.topology, rt.version);
       if (rt.config.role !== "worker") return () => (presence.stop(), worker.stop());
       // A worker alone still answers probes and scrapes, on its own port.
-      // The same access rule as the API's (src/api/access.ts): probes open, the rest by scope.
+      // The same access rule as the API's (src/api/access.ts): probes open, the rest by scope. No CORS and no
+      // rate limit here: probes and scrapers are no browser pages, and a throttled probe would restart the pod.
       const ops = new Hono();
       ops.onError((error, c) => errorResponse(error, c));
       if (rt.keys) ops.use(requireScopes(rt.keys, { metricsPublic: rt.config.access.metricsPublic }));

@@ -4,6 +4,7 @@
  * `--help`, README's table, `loadConfig()` and the Config type all come from this one literal. To add a setting,
  * add one `setting(...)` here (and run `deno task readme`).
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 
 /** The roles a process can run (src/app.ts's targets). */
@@ -41,6 +42,28 @@ function isNatsServer(entry: string): boolean {
   if (/^[\w.-]+(:\d{1,5})?$/.test(entry) || /^\[[\da-f:.]+\](:\d{1,5})?$/i.test(entry)) return true;
   if (!/^(nats|tls|ws|wss):\/\//i.test(entry)) return false;
   return URL.canParse(entry) && new URL(entry).hostname !== "";
+}
+
+/** A comma-separated list whose entries all pass `valid`, as an array of trimmed entries. */
+const list = (valid: (entry: string) => boolean, message: string) =>
+  z.string().refine((text) => text.split(",").every((entry) => valid(entry.trim())), message)
+    .transform((text) => text.split(",").map((entry) => entry.trim()));
+/** The same with a default (given as the text it would be set to): zod's .default() skips the transform. */
+const listOr = (fallback: string, valid: (entry: string) => boolean, message: string) =>
+  z.string().default(fallback).pipe(list(valid, message));
+
+/** A browser origin as it sends it (scheme://host[:port], no path), or `*`. */
+function isOrigin(entry: string): boolean {
+  if (entry === "*") return true;
+  return /^https?:\/\/[^/?#\s]+$/i.test(entry) && URL.canParse(entry) && new URL(entry).origin === entry;
+}
+
+/** An IPv4/IPv6 address, or one with a /prefix length. */
+function isAddressOrSubnet(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
 /** The settings tree: its shape is Config's shape. Order is the order of `--help` and of README's table. */
@@ -127,6 +150,55 @@ export const SETTINGS = {
       "NOMNOM_METRICS_PUBLIC",
       z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
       "with API keys, serve /metrics without a key (true) or only to keys with the read scope (false)",
+    ),
+  },
+  cors: {
+    origins: setting(
+      "cors-origins",
+      "NOMNOM_CORS_ORIGINS",
+      list(isOrigin, "must be * or origins like https://app.example.com[:port], comma-separated").optional(),
+      "origins whose pages may call the API (CORS), comma-separated, or *; unset: no CORS headers at all",
+    ),
+    methods: setting(
+      "cors-methods",
+      "NOMNOM_CORS_METHODS",
+      listOr(
+        "GET,POST,DELETE",
+        (m) => /^[A-Z]+$/.test(m),
+        "must be HTTP methods in capitals (GET,POST,DELETE), comma-separated",
+      ),
+      "methods a preflight allows (with --cors-origins)",
+    ),
+    headers: setting(
+      "cors-headers",
+      "NOMNOM_CORS_HEADERS",
+      listOr(
+        "Authorization,Content-Type,X-API-Key,Idempotency-Key,X-Request-Id",
+        (h) => /^[A-Za-z0-9-]+$/.test(h),
+        "must be header names, comma-separated",
+      ),
+      "request headers a preflight allows (with --cors-origins)",
+    ),
+  },
+  rateLimit: {
+    rate: setting(
+      "rate-limit",
+      "NOMNOM_RATE_LIMIT",
+      int(1).optional(),
+      "messages per second each API key (or client address, without keys) may send, per replica; unset: no limit",
+    ),
+    burst: setting(
+      "rate-limit-burst",
+      "NOMNOM_RATE_LIMIT_BURST",
+      int(1).optional(),
+      "messages a client may send at once (token bucket size; the largest batch); default: --rate-limit",
+    ),
+    trustedProxies: setting(
+      "trusted-proxies",
+      "NOMNOM_TRUSTED_PROXIES",
+      list(isAddressOrSubnet, "must be IP addresses or subnets (10.0.0.0/8, fd00::/8), comma-separated")
+        .optional(),
+      "proxies whose X-Forwarded-For names the client (IPs or CIDRs); unset: the socket's address is the client",
     ),
   },
   limits: {

@@ -206,10 +206,14 @@ export async function createTempDir(prefix = "nomnom-test-"): Promise<AsyncDispo
 // deno-lint-ignore no-explicit-any
 export type Answer = { status: number; headers: Headers; text: string; body: any };
 
-/** Send a request (a body, when given, as JSON unless `init` says otherwise) and read the whole answer. */
+/**
+ * Send a request (a body, when given, as JSON unless `init` says otherwise; a POST or DELETE names JSON even
+ * without one, as the API requires) and read the whole answer.
+ */
 export async function request(url: string, init: RequestInit = {}): Promise<Answer> {
   const headers = new Headers(init.headers);
-  if (init.body !== undefined && !headers.has("content-type")) {
+  const changes = init.method !== undefined && !["GET", "HEAD", "OPTIONS"].includes(init.method);
+  if ((init.body !== undefined || changes) && !headers.has("content-type")) {
     headers.set("content-type", "application/json");
   }
   const response = await fetch(url, { ...init, headers });

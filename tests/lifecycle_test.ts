@@ -251,7 +251,7 @@ Deno.test("status and dead-letter routes answer 503 with Retry-After while Postg
   ) {
     const response = await fetch(`${api.url}${path}`, {
       ...init,
-      headers: init?.body ? { "content-type": "application/json" } : {},
+      headers: init?.method ? { "content-type": "application/json" } : {},
     });
     await response.body?.cancel();
     assert.equal(response.status, 503, `${init?.method ?? "GET"} ${path}`);

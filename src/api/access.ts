@@ -75,6 +75,9 @@ function presentedKey(authorization: string | undefined, apiKey: string | undefi
   return bearer ?? (apiKey?.trim() || undefined);
 }
 
+/** The context variable holding the name of the API key a request was let in with (rate limits count by it). */
+export const API_KEY_NAME = "apiKeyName";
+
 const unauthorized = (message: string) => new HttpError(401, message, { scheme: "Bearer" });
 
 /**
@@ -99,6 +102,7 @@ export function requireScopes(keys: ApiKeys, options: { metricsPublic: boolean }
       c.header("WWW-Authenticate", 'Bearer realm="nomnom", error="invalid_token"');
       throw unauthorized("the API key is not valid");
     }
+    c.set(API_KEY_NAME, key.name);
     if (need !== undefined && !key.scopes.has(need)) {
       const entity = found?.entity;
       const narrow = need === "ingest" && entity !== undefined &&

@@ -1,7 +1,7 @@
 /**
  * The API's Hono app: ingest, status, dead letters, operations and docs. Built from its dependencies only (no
  * I/O here), so tests can drive it with `app.request()`. Cross-cutting concerns live here once: request ids,
- * metrics, content types, body limits, and the mapping of errors to answers.
+ * metrics, CORS, API keys, content types, rate limits, body limits, and the mapping of errors to answers.
  */
 import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
@@ -14,8 +14,9 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { Registry } from "../registry/types.ts";
 import type { Publisher } from "../stream/publish.ts";
-import { requireScopes } from "./access.ts";
+import { accessFor, requireScopes } from "./access.ts";
 import type { ApiKeys } from "./api_keys.ts";
+import { type CorsSettings, createCors } from "./cors.ts";
 import { createDlqRoutes } from "./dlq.ts";
 import { answerFor, bodyReadError, errorResponse, HttpError } from "./http_error.ts";
 import { createIngestRoutes } from "./ingest.ts";
@@ -23,6 +24,7 @@ import { createDocsRoutes } from "./docs.ts";
 import { createOpenApiDocument } from "./openapi.ts";
 import { createOpsRoutes, type OpsDeps } from "./ops.ts";
 import { createOutageLog } from "./outage_log.ts";
+import { createRateLimit, type RateLimitSettings } from "./rate_limit.ts";
 import { createStatusRoutes } from "./status.ts";
 
 export type { Check } from "./ops.ts";
@@ -43,11 +45,20 @@ export type ApiDeps = {
   metricsPublic?: boolean;
   /** The dashboard's routes (src/dashboard/routes.ts), mounted at /dashboard. */
   dashboard?: Hono;
+  /** --cors-*: unset origins, no CORS (the default). */
+  cors?: CorsSettings;
+  /** --rate-limit*: unset rate, no limit (the default). */
+  rateLimit?: RateLimitSettings;
+  /** The clock of the rate limit's buckets (tests pass their own). */
+  now?: () => number;
 };
 
 const JSON_TYPES = /^application\/(json|[\w.+-]+\+json)$/;
 // No text/plain: it is a CORS "simple" type, so a cross-site page could post a batch without a preflight.
 const NDJSON_TYPES = /^application\/(x-ndjson|ndjson|jsonl|x-jsonlines|json)$/;
+/** The methods of the routes that change state (every other route is GET). */
+const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const BATCH_PATH = /^\/ingest\/batch(\/[^/]+)?\/?$/;
 
 /** Build the HTTP app. */
 export function createApi(deps: ApiDeps): Hono {
@@ -81,7 +92,29 @@ export function createApi(deps: ApiDeps): Hono {
     }
     return response;
   });
+  // Before the key check: a preflight carries no key, and a 401 or 429 must be readable by an allowed page.
+  const cors = deps.cors && createCors(deps.cors);
+  if (cors) app.use(cors);
   if (deps.keys) app.use(requireScopes(deps.keys, { metricsPublic: deps.metricsPublic ?? false }));
+  // One rule for every route that changes state (POST, DELETE), whether it reads a body or not: it must name
+  // a JSON type (batches: NDJSON). Without one it would be a CORS "simple" request, which a cross-site page
+  // can send without a preflight: no Content-Type, text/plain, or a form type are all a 415.
+  app.use(async (c, next) => {
+    if (!STATE_CHANGING.has(c.req.method) || !accessFor(c.req.method, c.req.path)) return await next();
+    const batch = BATCH_PATH.test(c.req.path);
+    const [allowed, expected] = batch
+      ? [NDJSON_TYPES, "application/x-ndjson"]
+      : [JSON_TYPES, "application/json"];
+    const type = c.req.header("Content-Type")?.split(";")[0].trim().toLowerCase();
+    if (!type) throw new HttpError(415, `Content-Type is missing: send ${expected}`);
+    if (!allowed.test(type)) {
+      throw new HttpError(415, `Content-Type ${type} is not accepted here: send ${expected}`);
+    }
+    await next();
+  });
+  // After the key check (limits count by key name), before any body is read.
+  const rateLimit = deps.rateLimit && createRateLimit(deps.rateLimit, metrics, deps.now);
+  if (rateLimit) app.use(rateLimit.middleware);
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}`, details: null }, 404));
 
   const limit = (maxSize: number): MiddlewareHandler => {
@@ -101,24 +134,10 @@ export function createApi(deps: ApiDeps): Hono {
       }
     };
   };
-  const contentType = (allowed: RegExp, expected: string): MiddlewareHandler => async (c, next) => {
-    const type = c.req.header("Content-Type")?.split(";")[0].trim().toLowerCase();
-    // A body with no type would be a CORS "simple" request (no preflight): every state-changing route names it.
-    if (!type) throw new HttpError(415, `Content-Type is missing: send ${expected}`);
-    if (!allowed.test(type)) {
-      throw new HttpError(415, `Content-Type ${type} is not accepted here: send ${expected}`);
-    }
-    await next();
-  };
-  for (const path of ["/ingest/message", "/ingest/message/*"]) {
-    app.post(path, contentType(JSON_TYPES, "application/json"), limit(deps.limits.messageBytes));
+  for (const path of ["/ingest/message", "/ingest/message/*", "/ingest/status", "/dlq/replay"]) {
+    app.post(path, limit(deps.limits.messageBytes));
   }
-  for (const path of ["/ingest/batch", "/ingest/batch/*"]) {
-    app.post(path, contentType(NDJSON_TYPES, "application/x-ndjson"), limit(deps.limits.batchBytes));
-  }
-  for (const path of ["/ingest/status", "/dlq/replay"]) {
-    app.post(path, contentType(JSON_TYPES, "application/json"), limit(deps.limits.messageBytes));
-  }
+  for (const path of ["/ingest/batch", "/ingest/batch/*"]) app.post(path, limit(deps.limits.batchBytes));
 
   app.post("/ingest/status", async (c, next) => {
     await c.req.arrayBuffer().catch((error) => Promise.reject(bodyReadError(error)));
@@ -133,6 +152,7 @@ export function createApi(deps: ApiDeps): Hono {
       statuses: deps.statuses,
       log: deps.log,
       messageBytes: deps.limits.messageBytes,
+      admit: rateLimit?.admit,
     }),
   );
   app.route("/dlq", createDlqRoutes(deps.deadLetters));

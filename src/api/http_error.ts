@@ -18,6 +18,18 @@ export class HttpError extends Error {
   }
 }
 
+/** A request over its rate limit (./rate_limit.ts): 429 with Retry-After and the RateLimit headers. */
+export class RateLimitedError extends Error {
+  override name = "RateLimitedError";
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    readonly headers: Record<string, string>,
+  ) {
+    super(message);
+  }
+}
+
 /** Seconds a client is asked to wait when PostgreSQL is unreachable (it restarts or fails over in seconds). */
 const DATABASE_RETRY_AFTER_SECONDS = 2;
 /** Seconds a client is asked to wait when NATS does not answer (the connection reconnects every 500 ms). */
@@ -33,6 +45,8 @@ export type Answer = {
   details: unknown;
   retryAfter?: number;
   unavailable?: "NATS" | "PostgreSQL";
+  /** Further answer headers (the RateLimit fields of a 429). */
+  headers?: Record<string, string>;
 };
 
 const unavailable = (dependency: "NATS" | "PostgreSQL", details: string, retryAfter: number): Answer => ({
@@ -61,6 +75,15 @@ export function answerFor(error: Error): Answer {
     return { status: 400, error: error.message, details: { parameter: error.parameter } };
   }
   if (error instanceof DlqConflictError) return { status: 409, error: error.message, details: null };
+  if (error instanceof RateLimitedError) {
+    return {
+      status: 429,
+      error: error.message,
+      details: { retry_after: error.retryAfterSeconds },
+      retryAfter: error.retryAfterSeconds,
+      headers: error.headers,
+    };
+  }
   if (error instanceof PublishUnavailableError) {
     return unavailable("NATS", error.message, error.retryAfterSeconds);
   }
@@ -85,6 +108,7 @@ export function answerFor(error: Error): Answer {
 export function errorResponse(error: Error, c: Context): Response {
   const answer = answerFor(error);
   if (answer.retryAfter !== undefined) c.header("Retry-After", String(answer.retryAfter));
+  for (const [name, value] of Object.entries(answer.headers ?? {})) c.header(name, value);
   return c.json({ error: answer.error, details: answer.details }, answer.status);
 }
 

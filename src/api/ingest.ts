@@ -6,7 +6,7 @@
  *   POST /ingest/batch[/{entity}]       NDJSON, one message per line, per-line results
  */
 import { createHash } from "node:crypto";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { v5 as uuidv5, v7 as uuidv7 } from "uuid";
 import { decodeMessage } from "../registry/derive.ts";
 import type { StatusFinder } from "../lifecycle/status.ts";
@@ -31,10 +31,14 @@ export type IngestDeps = {
   log: Logger;
   /** --max-message-bytes: the largest message, also each line of a batch. */
   messageBytes: number;
+  /** With --rate-limit: charge a batch its lines before any is published (throws the 429). */
+  admit?: (c: Context, messages: number) => void;
 };
 
 /** The ingest sub-app. */
-export function createIngestRoutes({ registry, publisher, statuses, log, messageBytes }: IngestDeps): Hono {
+export function createIngestRoutes(
+  { registry, publisher, statuses, log, messageBytes, admit }: IngestDeps,
+): Hono {
   const byName = new Map<string, Entity>();
   for (const e of registry.entities.values()) byName.set(normalize(e.name), e);
   const findEntity = (name: string): Entity => {
@@ -168,10 +172,17 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
     return c.json(result, answer(result));
   });
 
-  const batch = async (text: string, entityFor: (line: unknown) => Entity, key: string | undefined) => {
+  const batch = async (
+    c: Context,
+    text: string,
+    entityFor: (line: unknown) => Entity,
+    key: string | undefined,
+  ) => {
     const lines = text.split(/\r?\n/).map((raw, i) => ({ raw, line: i + 1 })).filter((l) =>
       l.raw.trim() !== ""
     );
+    // Every line counts, valid or not, and the whole batch is refused before any line is published.
+    admit?.(c, lines.length);
     if (lines.length === 0) throw new HttpError(400, "empty batch: send one JSON message per line (NDJSON)");
     const encoder = new TextEncoder();
     const results: BatchLine[] = new Array(lines.length);
@@ -212,7 +223,7 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
     const entity = findEntity(c.req.param("entity"));
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
     const text = decodeUtf8(await readBody(c), "body");
-    const { status, body, retryAfter } = await batch(text, () => entity, key);
+    const { status, body, retryAfter } = await batch(c, text, () => entity, key);
     if (status === 503) c.header("Retry-After", String(retryAfter));
     return c.json(body, status);
   });
@@ -222,7 +233,7 @@ export function createIngestRoutes({ registry, publisher, statuses, log, message
     const entity = fixed ? findEntity(fixed) : undefined;
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
     const text = decodeUtf8(await readBody(c), "body");
-    const { status, body, retryAfter } = await batch(text, (line) => {
+    const { status, body, retryAfter } = await batch(c, text, (line) => {
       if (entity) return entity;
       const name = isObject(line) ? line.entity_type : undefined;
       if (typeof name !== "string") {

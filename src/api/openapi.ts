@@ -5,6 +5,7 @@
  * message of the entity chosen. Served with Swagger UI by ./docs.ts.
  */
 import { z } from "zod";
+import { accessFor } from "./access.ts";
 import { DASHBOARD_OPENAPI_PATHS } from "../dashboard/routes.ts";
 import { createSampleMessage } from "../registry/sample.ts";
 import type { Registry } from "../registry/types.ts";
@@ -48,12 +49,28 @@ const ERROR_TEXT: Record<number, string> = {
   400: "Malformed request (JSON, body cut short, id or parameter; details.parameter names a bad parameter)",
   404: "Unknown entity, message or route",
   409: "The message is not in the dead-letter queue any more (replayed or dropped)",
-  413: "Request body, or a message, larger than the limit (named in the answer)",
-  415: "Unsupported content type",
+  413: "Request body, or a message, larger than the limit (named in the answer; with --rate-limit also a " +
+    "batch of more lines than --rate-limit-burst)",
+  415:
+    "Content-Type missing or not JSON (NDJSON for batches): every POST and DELETE must name one, body or not",
   422: "The request does not match its schema (every failing field is named), or its Idempotency-Key was " +
     "already used for another body (details names Idempotency-Key)",
+  429:
+    "Over the rate limit (--rate-limit) of this API key or client address, counted in messages (a batch: " +
+    "its lines, refused whole before any is published): retry after Retry-After seconds",
   503: "Not available now (NATS or PostgreSQL unreachable, stream full, no ack in time): retry after " +
     "Retry-After seconds",
+};
+/** The fields of draft-ietf-httpapi-ratelimit-headers-12 that every counted answer carries with --rate-limit. */
+const rateLimitHeaders = {
+  "RateLimit-Policy": {
+    description: 'The policy: `"messages";q=<burst>;w=<seconds to refill it>`',
+    schema: { type: "string" },
+  },
+  "RateLimit": {
+    description: 'What is left: `"messages";r=<messages left>;t=<seconds until the bucket is full>`',
+    schema: { type: "string" },
+  },
 };
 const errors = (...codes: number[]) =>
   Object.fromEntries(
@@ -61,6 +78,8 @@ const errors = (...codes: number[]) =>
       String(code),
       code === 503
         ? { ...json(ref("Error"), ERROR_TEXT[code]), headers: retryAfter }
+        : code === 429
+        ? { ...json(ref("Error"), ERROR_TEXT[code]), headers: { ...retryAfter, ...rateLimitHeaders } }
         : json(ref("Error"), ERROR_TEXT[code]),
     ]),
   );
@@ -333,6 +352,21 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
     },
   });
 
+  const all: Record<string, Record<string, { responses: Json }>> = {
+    ...paths,
+    ...structuredClone(DASHBOARD_OPENAPI_PATHS),
+  };
+  for (const [path, operations] of Object.entries(all)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const need = accessFor(method.toUpperCase(), path.replace(/\{\w+\}/g, "x"))?.row.need;
+      // The one content-type rule and the rate limit (src/api/app.ts) apply to every route they cover.
+      const extra = [
+        ...(method === "post" || method === "delete" ? [415] : []),
+        ...(need === "public" || need === "metrics" ? [] : [429]),
+      ];
+      operation.responses = { ...operation.responses, ...errors(...extra) };
+    }
+  }
   return {
     openapi: "3.1.0",
     info: {
@@ -341,7 +375,7 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
       description:
         "Ingest messages of the declared entities; follow them to PostgreSQL or the dead-letter queue.",
     },
-    paths: { ...paths, ...DASHBOARD_OPENAPI_PATHS },
+    paths: all,
     components: { schemas },
   };
 }

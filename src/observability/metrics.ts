@@ -74,6 +74,13 @@ export function createMetrics(role: string, version: string) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
+    rateLimited: new Counter({
+      name: "nomnom_rate_limited_requests_total",
+      help:
+        "Requests refused by --rate-limit (429, or 413 for a batch larger than --rate-limit-burst) by route",
+      labelNames: ["route"],
+      registers: [registry],
+    }),
     published: new Counter({
       name: "nomnom_messages_published_total",
       help: "Messages stored in JetStream (acked publishes) by entity",

@@ -27,12 +27,16 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
 /** An answer of the API: status and parsed JSON body (or the text when it is not JSON). */
 export type Answer<T = unknown> = { status: number; ok: boolean; body: T };
 
-/** Call the API; a network failure is status 0. */
+/**
+ * Call the API; a network failure is status 0. A POST or DELETE always names JSON, body or not: the API answers
+ * 415 to a state-changing request without a JSON type (no cross-site "simple" request can reach those routes).
+ */
 export async function call<T = unknown>(method: string, path: string, body?: unknown): Promise<Answer<T>> {
   try {
+    const changes = method !== "GET" && method !== "HEAD";
     const response = await fetch(path, {
       method,
-      headers: headers(body === undefined ? {} : { "Content-Type": "application/json" }),
+      headers: headers(body !== undefined || changes ? { "Content-Type": "application/json" } : {}),
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
     const text = await response.text();
