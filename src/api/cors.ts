@@ -13,14 +13,13 @@ import { HttpError } from "./http_error.ts";
 /** How long a browser may cache a preflight answer (seconds). */
 export const CORS_MAX_AGE_SECONDS = 600;
 
-/** Answer headers a cross-origin page needs to read: request id, rate limits, when to retry. */
+/** Answer headers a cross-origin page needs to read: request id, rate limits, when to retry, why a 401. */
 export const CORS_EXPOSED_HEADERS = [
   "X-Request-Id",
   "Retry-After",
   "RateLimit",
   "RateLimit-Policy",
   "WWW-Authenticate",
-  "Location",
 ] as const;
 
 /** The resolved CORS settings (src/settings.ts `cors`). */

@@ -259,3 +259,15 @@ Deno.test("createClientAddress() believes X-Forwarded-For only from a trusted pr
   assert.equal(await seen(undefined, "2001:db8:0:1::5"), "2001:db8:0:1::/64");
   assert.equal(await seen(undefined, "2001:0db8:0000:0001:ffff::9"), "2001:db8:0:1::/64");
 });
+
+Deno.test("an allowed page can read a refusal: the 429 carries its CORS headers", async () => {
+  const { call } = api({ cors: ["https://shop.example"], rate: 1, burst: 1 });
+  const origin = { Origin: "https://shop.example" };
+  assert.equal((await call("/ingest/message/Order", postOrder(origin))).status, 202);
+  const refused = await call("/ingest/message/Order", postOrder(origin));
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers.get("access-control-allow-origin"), "https://shop.example");
+  assert.match(refused.headers.get("access-control-expose-headers") ?? "", /Retry-After/);
+  assert.ok(refused.headers.get("retry-after"));
+  assert.equal((refused.headers.get("vary") ?? "").match(/Origin/g)?.length, 1, "Vary names Origin once");
+});
