@@ -57,7 +57,23 @@ export function resolveConfig(
     for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
     node[path.at(-1)!] = value;
   }
+  checkCombinations(config as Config);
   return config as Config;
+}
+
+/** Settings that mean nothing alone: an error rather than a limit the operator believes in but that is off. */
+function checkCombinations(config: Config): void {
+  const { rate, burst, trustedProxies } = config.rateLimit;
+  if (rate === undefined && burst !== undefined) {
+    throw new ConfigError(
+      "--rate-limit-burst needs --rate-limit (messages per second): set both, or neither.",
+    );
+  }
+  if (rate === undefined && trustedProxies !== undefined) {
+    throw new ConfigError(
+      "--trusted-proxies only tells --rate-limit who the client is: set --rate-limit, or unset --trusted-proxies.",
+    );
+  }
 }
 
 function resolveOne(

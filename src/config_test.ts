@@ -134,3 +134,16 @@ Deno.test("loadConfig() makes the logger hide the configured NATS and PostgreSQL
   loadConfig([], { NATS_URL: "nats://u:n4tsS3cret@h:4222", DATABASE_URL: "postgres://u:pg%2CS3cret@db/x" });
   assert.equal(redact("bad password n4tsS3cret / pg,S3cret"), "bad password *** / ***");
 });
+
+Deno.test("loadConfig() refuses rate-limit settings that would do nothing without --rate-limit", () => {
+  assert.throws(() => loadConfig(["--rate-limit-burst=10"], {}), /--rate-limit-burst needs --rate-limit/);
+  assert.throws(() => loadConfig([], { NOMNOM_TRUSTED_PROXIES: "10.0.0.0/8" }), /--trusted-proxies only/);
+  const config = loadConfig(["--rate-limit=5", "--trusted-proxies=10.0.0.0/8, ::1"], {});
+  assert.deepEqual(config.rateLimit, { rate: 5, burst: undefined, trustedProxies: ["10.0.0.0/8", "::1"] });
+  assert.throws(
+    () => loadConfig(["--rate-limit=5", "--trusted-proxies=10.0.0.0/33"], {}),
+    /--trusted-proxies/,
+  );
+  assert.throws(() => loadConfig(["--cors-origins=https://shop.example/"], {}), /--cors-origins/);
+  assert.deepEqual(loadConfig(["--cors-origins=*"], {}).cors.origins, ["*"]);
+});
