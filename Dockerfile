@@ -11,7 +11,7 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 # Identifiers are not minified: libraries name errors after their class (postgres.js: this.constructor.name), and
 # minified, the logs said "name":"Ya". Whitespace and syntax minification keep the size (about 240 KB more).
-RUN ./node_modules/.bin/bun build --compile --minify-whitespace --minify-syntax build/bun_main.ts --outfile /nomnom
+RUN ./node_modules/.bin/bun build --compile --minify-whitespace --minify-syntax build/bun_main.ts src/embedded/postgres_thread.ts --outfile /nomnom
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /nomnom /nomnom

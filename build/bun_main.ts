@@ -22,6 +22,11 @@ export const EMBEDDED_ENTITIES = {
 };
 
 const g = globalThis as Record<string, unknown>;
-g.__NOMNOM_PGLITE__ = { wasm: Bun.file(pgliteWasm), initdb: Bun.file(initdbWasm), data: Bun.file(pgliteData) };
+g.__NOMNOM_PGLITE__ = {
+  assets: { wasm: Bun.file(pgliteWasm), initdb: Bun.file(initdbWasm), data: Bun.file(pgliteData) },
+  // The embedded database's thread is a second entry point of the build (deno.json build:bun); inside the
+  // binary a relative Worker path names it.
+  thread: "./src/embedded/postgres_thread.ts",
+};
 g.__NOMNOM_ENTITIES__ = Object.entries(EMBEDDED_ENTITIES).map(([name, text]) => ({ path: `entities/${name}`, text }));
 await import("../main.ts");

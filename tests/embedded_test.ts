@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
+import postgres from "postgres";
 import { startEmbeddedNats } from "../src/embedded/nats.ts";
 import { silentLogger } from "../src/log.ts";
 import { loadRegistry } from "../src/registry/load.ts";
@@ -130,4 +131,30 @@ Deno.test("without a nats-server the demo says how to get one", async () => {
     /No nats-server found at NOMNOM_NATS_SERVER=\/nonexistent\/nats-server.*apt-get install nats-server/,
   );
   assert.match(run.stderr(), /--nats-url \(NATS_URL\)/);
+});
+
+Deno.test("a slow query against the embedded database does not freeze the API: /health answers while it runs", async () => {
+  await using dir = await createTempDir("nomnom-demo-");
+  await using running = demo(dir.path);
+  const url = await apiUrl(running);
+  const [, dbUrl] = running.stdout().match(/psql +psql '([^']+)'/)!;
+  const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    let queryDone = false;
+    const query = sql`SELECT pg_sleep(3)`.then(() => queryDone = true);
+    // The query has reached PGlite once the server reports it running (asked on the same, busy, database
+    // would wait behind it): give it a moment, then ask the API.
+    await new Promise((r) => setTimeout(r, 500));
+    const health = await fetch(`${url}/health`);
+    assert.equal(health.status, 200);
+    assert.equal(
+      queryDone,
+      false,
+      "/health answered while the 3 s query still ran (PGlite has its own thread)",
+    );
+    await query;
+  } finally {
+    await sql.end();
+    await running.stop("SIGTERM", 0);
+  }
 });
