@@ -57,11 +57,24 @@ Deno.test("the Bun binary survives PostgreSQL terminating its sessions and crash
 
   const accepted: string[] = [];
   /** `n` status requests at once (each needs PostgreSQL), answered whatever they answer. */
-  const statusRequests = (n: number) =>
-    Promise.all(
-      Array.from({ length: n }, () =>
-        fetch(`${url}/ingest/status/${crypto.randomUUID()}`).then((r) => r.body?.cancel())),
+  const statusRequests = async (n: number) => {
+    const refused = await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          fetch(`${url}/ingest/status/${crypto.randomUUID()}`).then(
+            (r) => r.body?.cancel(),
+            (error) => error,
+          ),
+      ),
     );
+    if (refused.some((r) => r instanceof Error)) {
+      // The API no longer listens: report it with its output (it is exiting, or has exited).
+      await Promise.race([api.exited, new Promise((r) => setTimeout(r, 2_000))]);
+      alive();
+      assert.fail(`the API refused a connection but is still running:\n${api.output()}`);
+    }
+  };
   let loading = true;
   const load = async (client: number) => {
     for (let i = 0; loading; i++) {
