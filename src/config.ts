@@ -97,7 +97,10 @@ function resolveOne(
   const result = setting.schema.safeParse(raw);
   if (result.success) {
     // The logger hides these by value from now on, even where no URL pattern would catch them.
-    if (setting.secret && typeof result.data === "string") rememberSecrets(...urlSecrets(result.data));
+    // A URL's secrets are its userinfo and query; any other secret value is a secret as a whole.
+    if (setting.secret && typeof result.data === "string") {
+      rememberSecrets(...(result.data.includes("://") ? urlSecrets(result.data) : [result.data]));
+    }
     return result.data;
   }
   const shown = setting.secret || raw === undefined ? "" : `=${JSON.stringify(raw)}`;

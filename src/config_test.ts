@@ -124,10 +124,29 @@ Deno.test("loadConfig() refuses a secret set both directly and by file, an unrea
   }
 });
 
-Deno.test("only secret settings have a file twin, and the secrets are the URLs", () => {
+Deno.test("only secret settings have a file twin, and the secrets are the URLs, the NATS password and token", () => {
   const twins = describeSettings().filter((s) => s.envFile).map((s) => s.envFile);
-  assert.deepEqual(twins, ["NATS_URL_FILE", "DATABASE_URL_FILE"]);
+  assert.deepEqual(twins, [
+    "NATS_URL_FILE",
+    "NOMNOM_NATS_PASSWORD_FILE",
+    "NOMNOM_NATS_TOKEN_FILE",
+    "DATABASE_URL_FILE",
+  ]);
   assert.equal(loadConfig([], { NOMNOM_ROLE_FILE: "/nope" }).role, "all", "no file twin for a plain setting");
+});
+
+Deno.test("loadConfig() makes the logger hide a NATS password and token given as settings, read from a file", () => {
+  const files: Record<string, string> = {
+    "/run/pw": "pw with spaces, commas\n",
+    "/run/tok": "t0k3n/S3cret\n",
+  };
+  const c = loadConfig(["--nats-user=nomnom"], {
+    NOMNOM_NATS_PASSWORD_FILE: "/run/pw",
+    NOMNOM_NATS_TOKEN_FILE: "/run/tok",
+  }, (path) => files[path]);
+  assert.equal(c.nats.password, "pw with spaces, commas");
+  assert.equal(c.nats.token, "t0k3n/S3cret");
+  assert.equal(redact("auth pw with spaces, commas and t0k3n/S3cret failed"), "auth *** and *** failed");
 });
 
 Deno.test("loadConfig() makes the logger hide the configured NATS and PostgreSQL passwords by value", () => {

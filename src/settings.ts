@@ -89,6 +89,59 @@ export const SETTINGS = {
     "NATS server(s), comma-separated; unset with --role=all: nomnom starts nats-server itself",
     { secret: true },
   ),
+  /** How nomnom proves itself to NATS and checks the server: src/stream/nats_options.ts. */
+  nats: {
+    caFile: setting(
+      "nats-ca-file",
+      "NOMNOM_NATS_CA_FILE",
+      z.string().min(1).optional(),
+      "PEM file of the CA that signed the NATS servers' certificates; set: TLS is required",
+    ),
+    certFile: setting(
+      "nats-cert-file",
+      "NOMNOM_NATS_CERT_FILE",
+      z.string().min(1).optional(),
+      "PEM client certificate for NATS (mutual TLS, with --nats-key-file)",
+    ),
+    keyFile: setting(
+      "nats-key-file",
+      "NOMNOM_NATS_KEY_FILE",
+      z.string().min(1).optional(),
+      "PEM private key of --nats-cert-file",
+    ),
+    user: setting(
+      "nats-user",
+      "NOMNOM_NATS_USER",
+      z.string().min(1).optional(),
+      "NATS user (with --nats-password); or put user:password in --nats-url",
+    ),
+    password: setting(
+      "nats-password",
+      "NOMNOM_NATS_PASSWORD",
+      z.string().min(1).optional(),
+      "password of --nats-user",
+      { secret: true },
+    ),
+    token: setting(
+      "nats-token",
+      "NOMNOM_NATS_TOKEN",
+      z.string().min(1).optional(),
+      "NATS authorization token; or nats://<token>@host in --nats-url",
+      { secret: true },
+    ),
+    nkeyFile: setting(
+      "nats-nkey-file",
+      "NOMNOM_NATS_NKEY_FILE",
+      z.string().min(1).optional(),
+      "file holding the NATS user's nkey seed (SU…)",
+    ),
+    credsFile: setting(
+      "nats-creds-file",
+      "NOMNOM_NATS_CREDS_FILE",
+      z.string().min(1).optional(),
+      "NATS .creds file (user JWT and nkey seed, from nsc), re-read on every reconnect",
+    ),
+  },
   databaseUrl: setting(
     "database-url",
     "DATABASE_URL",

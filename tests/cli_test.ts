@@ -55,13 +55,18 @@ Deno.test("a bad flag or env value is one line naming it, exit code 2", async ()
   assert.match(env.stderr, /NOMNOM_BATCH_SIZE \(env\)/);
 });
 
-Deno.test("nomnom topology prints the streams, subjects and consumer for the namespace", async () => {
+Deno.test("nomnom topology prints the streams, subjects, consumer and NATS permissions for the namespace", async () => {
   const r = await runNomnom(["topology", "--namespace=shop", `--entities=${TPCH}entities`]);
   assert.equal(r.code, 0);
   assert.match(r.stdout, /stream shop_ingest: subjects shop\.ingest\.>/);
   assert.match(r.stdout, /stream shop_dlq: subjects shop\.dlq\.>/);
   assert.match(r.stdout, /consumer shop_worker on shop_ingest/);
   assert.match(r.stdout, /entity Order: ingest shop\.ingest\.Order\.\*, dead letters shop\.dlq\.Order\.\*/);
+  assert.match(r.stdout, /nats user of the api role: publish shop\.ingest\.> .*; subscribe _INBOX\.>/);
+  assert.match(
+    r.stdout,
+    /nats user of the worker role: publish shop\.dlq\.> .*\$JS\.ACK\.shop_ingest\.shop_worker\.>/,
+  );
 });
 
 Deno.test("nomnom dlq lists, shows and bulk-replays dead letters", async () => {

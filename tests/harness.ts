@@ -9,7 +9,7 @@
  * `waitForStatus` here.
  */
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -37,14 +37,19 @@ export const TPCH = new URL("./fixtures/nomnom-tpch/", import.meta.url).pathname
 const STREAM_FLAGS = [`--stream-max-bytes=${64 * 1024 * 1024}`, `--dlq-max-bytes=${16 * 1024 * 1024}`];
 
 export type TestEnvOptions = {
+  /** The namespace (default: a unique one), when a server must be configured for it before the environment. */
+  namespace?: string;
   /** The entities folder (default: the TPC-H fixture). */
   entities?: string;
   /** Extra nomnom flags for every role this environment starts. */
   flags?: string[];
   /** The logger of in-process roles (default: silent, or debug to stderr with NOMNOM_TEST_LOG=1). */
   log?: Logger;
-  /** A private NATS (tests/private_nats.ts) instead of the shared one; its streams go with it. */
-  nats?: { url: string };
+  /**
+   * A private NATS (tests/private_nats.ts) instead of the shared one; its streams go with it. `flags`: the
+   * --nats-* settings that reach it (TLS files, credentials), `options` the same for the test's own connections.
+   */
+  nats?: { url: string; flags?: string[]; options?: Partial<ConnectionOptions> };
   /** A private PostgreSQL (tests/private_postgres.ts) instead of the shared one. */
   postgres?: { url: string };
 };
@@ -83,7 +88,7 @@ export function uniqueName(prefix = "t"): string {
 
 /** Create an isolated environment (namespace + database), disposed with `await using`. */
 export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestEnv> {
-  const namespace = uniqueName();
+  const namespace = options.namespace ?? uniqueName();
   const database = `nomnom_${namespace}`;
   const adminUrl = options.postgres?.url ?? PG_URL;
   const natsUrl = options.nats?.url ?? NATS_URL;
@@ -96,6 +101,7 @@ export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestE
     `--namespace=${namespace}`,
     `--entities=${options.entities ?? TPCH + "entities"}`,
     `--nats-url=${natsUrl}`,
+    ...(options.nats?.flags ?? []),
     `--database-url=${databaseUrl}`,
   ];
   const configFor = (extra: string[]) =>
@@ -162,7 +168,7 @@ export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestE
       return child;
     },
     async connectNats() {
-      const nc = await connect({ servers: natsUrl });
+      const nc = await connect({ servers: natsUrl, ...options.nats?.options });
       connections.push(nc);
       return nc;
     },

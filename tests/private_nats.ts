@@ -19,14 +19,29 @@ export type PrivateNats = AsyncDisposable & {
   resume(): Promise<void>;
 };
 
-/** Start nats-server with JetStream and `jetstream` config lines (e.g. `max_file_store: 8MB`). */
-export async function startPrivateNats(jetstreamConfig = ""): Promise<PrivateNats> {
+export type PrivateNatsOptions = {
+  /** More top-level server configuration: `tls { … }`, `authorization { … }`, `accounts { … }`. */
+  config?: string;
+  /** The scheme of `url` (default nats; tls:// for a server that requires TLS). */
+  scheme?: "nats" | "tls";
+};
+
+/**
+ * Start nats-server with JetStream, `jetstream` config lines (e.g. `max_file_store: 8MB`) and, in `options`,
+ * more server configuration (TLS, users).
+ */
+export async function startPrivateNats(
+  jetstreamConfig = "",
+  options: PrivateNatsOptions = {},
+): Promise<PrivateNats> {
   const dir = await mkdtemp(join(tmpdir(), "nomnom-nats-"));
   const port = await freePort();
   const conf = join(dir, "nats.conf");
   await writeFile(
     conf,
-    `listen: 127.0.0.1:${port}\njetstream { store_dir: "${dir}"\n${jetstreamConfig}\n}\n`,
+    `listen: 127.0.0.1:${port}\njetstream { store_dir: "${dir}"\n${jetstreamConfig}\n}\n${
+      options.config ?? ""
+    }\n`,
   );
   let child: Child | undefined;
   const launch = async () => {
@@ -45,7 +60,7 @@ export async function startPrivateNats(jetstreamConfig = ""): Promise<PrivateNat
     throw error;
   }
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `${options.scheme ?? "nats"}://127.0.0.1:${port}`,
     child: () => child!,
     pause: halt,
     resume: launch,

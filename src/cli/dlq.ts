@@ -18,6 +18,7 @@ import type { Logger } from "../log.ts";
 import type { Registry } from "../registry/types.ts";
 import { connectNats } from "../stream/connect.ts";
 import { createTopology } from "../stream/topology.ts";
+import { SETTINGS } from "../settings.ts";
 import { suggest } from "../suggest.ts";
 import { createCliLogger, defineCommand, type FlagValues, loadEntities, unexpected } from "./command.ts";
 import { findServices } from "./services.ts";
@@ -50,7 +51,16 @@ export const dlqCommand = defineCommand<DlqArgs>({
     },
     all: { type: "boolean", help: "replay: every dead letter (when no other filter is given)" },
   },
-  settings: ["entities", "namespace", "nats-url", "database-url", "data-dir", "log-level", "log-format"],
+  settings: [
+    "entities",
+    "namespace",
+    "nats-url",
+    ...Object.values(SETTINGS.nats).map((s) => s.flag),
+    "database-url",
+    "data-dir",
+    "log-level",
+    "log-format",
+  ],
   parse: parseDlqArgs,
   async run({ config, args, out }) {
     const log = createCliLogger(config, "dlq");
@@ -103,7 +113,7 @@ export async function runDlq(
   log: Logger,
   out: (line: string) => void,
 ): Promise<number> {
-  const { nc } = await connectNats(config.natsUrl!, "nomnom-dlq-cli", log);
+  const { nc } = await connectNats(config.natsUrl!, config.nats, "nomnom-dlq-cli", log);
   const sql = await connectDatabase(config.databaseUrl!, 1, log);
   try {
     const deadLetters = createDeadLetters(

@@ -9,6 +9,7 @@ import { readDemoServices } from "../embedded/data_dir.ts";
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SETTINGS } from "../settings.ts";
+import { requireNoSecurity } from "../stream/nats_options.ts";
 
 type Need = "natsUrl" | "databaseUrl";
 type Found = { natsUrl?: string; databaseUrl?: string };
@@ -43,6 +44,9 @@ export async function findServices(config: Config, who: string, needs: Need[], l
       );
     }
     found[need] = url;
+  }
+  if (!config.natsUrl && found.natsUrl) {
+    requireNoSecurity(config.nats, `the NATS URL comes from the demo on --data-dir=${config.dataDir}`);
   }
   if (demo) {
     log.info("using the services of the demo running on the data dir", { file: demo.path, pid: demo.pid });

@@ -1,6 +1,7 @@
 /** `nomnom topology`: the streams, subjects and consumer every role will ensure (computed, nothing created). */
 import type { Config } from "../config.ts";
 import type { Registry } from "../registry/types.ts";
+import { natsPermissions } from "../stream/permissions.ts";
 import { createTopology } from "../stream/topology.ts";
 import { defineCommand, loadEntities } from "./command.ts";
 
@@ -8,7 +9,8 @@ import { defineCommand, loadEntities } from "./command.ts";
 export const topologyCommand = defineCommand({
   name: "topology",
   usage: "topology",
-  summary: "print the streams, subjects and consumer the roles use (computed, nothing is created)",
+  summary:
+    "print the streams, subjects, consumer and NATS permissions the roles use (computed, nothing is created)",
   settings: [
     "entities",
     "namespace",
@@ -43,5 +45,9 @@ export function printTopology(registry: Registry, config: Config, out: (line: st
       `max_deliver ${c.max_deliver}, max_ack_pending ${c.max_ack_pending}`,
   );
   for (const r of t.routes) out(`entity ${r.entity}: ingest ${r.ingest}, dead letters ${r.dlq}`);
+  // What a nats-server with one user per role must allow (README "Security"): see src/stream/permissions.ts.
+  for (const [role, p] of Object.entries(natsPermissions(t))) {
+    out(`nats user of the ${role} role: publish ${p.publish.join(" ")}; subscribe ${p.subscribe.join(" ")}`);
+  }
   return 0;
 }
