@@ -139,7 +139,7 @@ export const SETTINGS = {
       "nats-creds-file",
       "NOMNOM_NATS_CREDS_FILE",
       z.string().min(1).optional(),
-      "NATS .creds file (user JWT and nkey seed, from nsc), re-read on every reconnect",
+      "NATS .creds file (user JWT and nkey seed, as nsc writes it)",
     ),
   },
   databaseUrl: setting(

@@ -10,6 +10,7 @@ import { loadConfig } from "../src/config.ts";
 import { ConfigError } from "../src/errors.ts";
 import { silentLogger } from "../src/log.ts";
 import { connectNats } from "../src/stream/connect.ts";
+import { createOperatorSetup } from "./nats_jwt.ts";
 import { startPrivateNats } from "./private_nats.ts";
 import { createTestCertificates, type TestCertificates } from "./tls_certs.ts";
 
@@ -151,6 +152,27 @@ Deno.test("an nkey user connects with --nats-nkey-file; a file without a seed is
     const empty = join(dir, "empty.nk");
     await writeFile(empty, "not a seed\n");
     await refused(nats.url, [`--nats-nkey-file=${empty}`], /holds no user nkey seed/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a .creds file (operator, account and user JWTs) connects with --nats-creds-file", async () => {
+  const setup = createOperatorSetup();
+  await using nats = await startPrivateNats("", { config: setup.serverConfig });
+  const dir = await Deno.makeTempDir();
+  try {
+    const creds = join(dir, "user.creds");
+    await writeFile(creds, setup.creds());
+    assert.ok((await connectWith(nats.url, [`--nats-creds-file=${creds}`])).jetstream);
+
+    const foreign = join(dir, "foreign.creds");
+    await writeFile(foreign, createOperatorSetup().creds());
+    await refused(nats.url, [`--nats-creds-file=${foreign}`], /refused the credentials of --nats-creds-file/);
+    const broken = join(dir, "broken.creds");
+    await writeFile(broken, "user: nomnom\n");
+    await refused(nats.url, [`--nats-creds-file=${broken}`], /is not a NATS \.creds file/);
+    await refused(nats.url, [], /requires credentials .* none were given/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
