@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
@@ -24,6 +24,7 @@ import { overlayContext, type OverlayName, OVERLAYS, renderKubernetes } from "..
 import { loadRegistry } from "../src/registry/load.ts";
 import { ENVELOPE_BYTES, storageReservation } from "../src/stream/topology.ts";
 import { VERSION } from "../src/version.ts";
+import { createTestCertificates } from "./tls_certs.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DEPLOY = join(ROOT, "deploy/kubernetes");
@@ -207,7 +208,8 @@ Deno.test("grace periods cover the configured drain and shutdown timeout, and th
   }
 });
 
-Deno.test("each NATS server can reserve what the streams ask for, and nats-server accepts the configuration", () => {
+Deno.test("each NATS server can reserve what the streams ask for, and nats-server accepts the configuration", async () => {
+  await using certs = await createTestCertificates();
   for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
     const objects = overlayObjects(overlay);
     const c = loadConfig([], settingsEnv(overlay));
@@ -238,11 +240,49 @@ Deno.test("each NATS server can reserve what the streams ask for, and nats-serve
       ),
       "NATS_URL lists every server",
     );
-    execFileSync("nats-server", ["-t", "-c", join(DEPLOY, "overlays", overlay, "nats.conf")], {
+    // prod's TLS files come from a Secret: the check reads a copy pointing at throw-away ones instead.
+    const confFile = join(certs.dir, `${overlay}-nats.conf`);
+    await writeFile(
+      confFile,
+      conf.replace(
+        /\/etc\/nats-tls\/(ca|tls)\.(crt|key)/g,
+        (_, name, ext) => name === "ca" ? certs.ca : ext === "crt" ? certs.server.cert : certs.server.key,
+      ),
+    );
+    execFileSync("nats-server", ["-t", "-c", confFile], {
       env: { ...Deno.env.toObject(), POD_NAME: "nats-0" },
       stdio: "pipe",
     });
   }
+});
+
+Deno.test("prod: NATS requires client certificates, and every NATS file a pod reads is a key of its mounted Secret", () => {
+  const objects = overlayObjects("prod");
+  const env = settingsEnv("prod");
+  const mounted = (spec: Any, container: string, file: string) => {
+    const c = spec.containers.find((c: Any) => c.name === container);
+    const mount = c.volumeMounts.find((m: Any) => file.startsWith(m.mountPath + "/"));
+    assert.ok(mount, `${file} is under a mount of ${container}`);
+    const volume = spec.volumes.find((v: Any) => v.name === mount.name);
+    assert.ok(
+      volume.secret.items.some((i: Any) => i.path === file.slice(mount.mountPath.length + 1)),
+      `${file} is a key of Secret ${volume.secret.secretName}`,
+    );
+    return volume.secret.secretName;
+  };
+  const files = ["NOMNOM_NATS_CA_FILE", "NOMNOM_NATS_CERT_FILE", "NOMNOM_NATS_KEY_FILE"].map((k) => env[k]);
+  assert.ok(files.every(Boolean), "settings.env names the client CA, certificate and key");
+  for (const name of ["nomnom-api", "nomnom-worker"]) {
+    const spec = find(objects, "Deployment", name).spec.template.spec;
+    for (const file of files) assert.equal(mounted(spec, "nomnom", file), "nomnom-nats-tls");
+  }
+  const conf = rendered.get("overlays/prod/nats.conf")!;
+  assert.match(conf, /^tls \{[^}]*verify: true/m);
+  const nats = find(objects, "StatefulSet", "nats").spec.template.spec;
+  for (const [, file] of conf.matchAll(/^\s*(?:cert|key|ca)_file: (\S+)$/gm)) {
+    assert.equal(mounted(nats, "nats", file), "nats-server-tls");
+  }
+  assert.doesNotMatch(rendered.get("overlays/dev/nats.conf")!, /tls/, "dev stays plain");
 });
 
 Deno.test("secrets are referenced, never inlined: the database URL is a mounted file; NATS and PostgreSQL stay private", () => {

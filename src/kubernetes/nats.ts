@@ -37,6 +37,11 @@ export function natsUrls(servers: number): string {
   return Array.from({ length: servers }, (_, i) => `nats://${podHost(i)}:${NATS_PORTS.client}`).join(",");
 }
 
+/** The host names a NATS server certificate must list (every pod's, as NATS_URL names them). */
+export function natsTlsHosts(): string {
+  return `*.${NAMES.natsHeadless}, *.${NAMES.natsHeadless}.${KUBE_NAMESPACE}.svc.cluster.local`;
+}
+
 function podHost(i: number): string {
   return `${NAMES.nats}-${i}.${NAMES.natsHeadless}`;
 }
@@ -62,8 +67,11 @@ export function natsMaxPayload(config: Pick<Config, "limits">): number {
   return Math.max(MIB, config.limits.messageBytes + ENVELOPE_BYTES);
 }
 
-/** nats.conf for `servers` servers (1: no cluster block; JetStream in a cluster of one would wait for peers). */
-export function natsConf(config: Config, topology: Topology, servers: number): string {
+/**
+ * nats.conf for `servers` servers (1: no cluster block; JetStream in a cluster of one would wait for peers), with
+ * `tls`: the lines requiring client certificates (src/kubernetes/nats_tls.ts).
+ */
+export function natsConf(config: Config, topology: Topology, servers: number, tls: string[] = []): string {
   const { maxFileStore } = natsStorage(topology);
   const reservation = storageReservation(topology);
   const lines = [
@@ -99,6 +107,7 @@ export function natsConf(config: Config, topology: Topology, servers: number): s
       "}",
     );
   }
+  lines.push(...tls);
   return lines.join("\n") + "\n";
 }
 

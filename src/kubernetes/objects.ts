@@ -31,6 +31,10 @@ export const NAMES = {
   nats: "nats",
   natsHeadless: "nats-headless",
   natsConfig: "nats-config",
+  /** prod: the NATS servers' certificate, key and client CA (src/kubernetes/nats_tls.ts). */
+  natsServerTls: "nats-server-tls",
+  /** prod: nomnom's NATS client certificate, key and the servers' CA. */
+  natsClientTls: "nomnom-nats-tls",
   postgres: "postgres",
 } as const;
 

@@ -12,7 +12,15 @@ import { type Config, describeSetting, loadConfig } from "../config.ts";
 import { listSettings } from "../settings.ts";
 import type { Registry } from "../registry/types.ts";
 import { createTopology, type Topology } from "../stream/topology.ts";
-import { NATS_ACCOUNT, natsConf, natsManifests, natsMonitoringEndpoint, natsUrls } from "./nats.ts";
+import {
+  NATS_ACCOUNT,
+  natsConf,
+  natsManifests,
+  natsMonitoringEndpoint,
+  natsTlsHosts,
+  natsUrls,
+} from "./nats.ts";
+import { natsTlsConf, natsTlsPatches, natsTlsSettings } from "./nats_tls.ts";
 import { natsNetworkPolicy, postgresNetworkPolicy } from "./network.ts";
 import {
   apiManifests,
@@ -39,8 +47,8 @@ export type RenderInputs = {
 
 /** The overlays and what makes them differ. */
 export const OVERLAYS = {
-  dev: { natsServers: 1, replicas: 1, apiReplicas: 1, maxWorkers: 1 },
-  prod: { natsServers: 3, replicas: 3 },
+  dev: { natsServers: 1, replicas: 1, apiReplicas: 1, maxWorkers: 1, natsTls: false },
+  prod: { natsServers: 3, replicas: 3, natsTls: true },
 } as const;
 export type OverlayName = keyof typeof OVERLAYS;
 
@@ -85,6 +93,7 @@ export function overlaySettings(config: Config, overlay: OverlayName): Record<st
     LOG_FORMAT: "json",
     NOMNOM_STREAM_REPLICAS: String(OVERLAYS[overlay].replicas),
     NATS_URL: natsUrls(OVERLAYS[overlay].natsServers),
+    ...(OVERLAYS[overlay].natsTls ? natsTlsSettings() : {}),
   };
   const out: Record<string, string> = {};
   for (const { path, setting } of listSettings()) {
@@ -154,7 +163,8 @@ export function renderKubernetes(inputs: RenderInputs): Map<string, string> {
     const dir = `overlays/${overlay}`;
     const { env, config, topology } = overlays[overlay];
     files.set(`${dir}/settings.env`, envFile(env));
-    files.set(`${dir}/nats.conf`, natsConf(config, topology, OVERLAYS[overlay].natsServers));
+    const { natsServers, natsTls } = OVERLAYS[overlay];
+    files.set(`${dir}/nats.conf`, natsConf(config, topology, natsServers, natsTls ? natsTlsConf() : []));
     const generators = [
       { name: NAMES.settings, envs: ["settings.env"] },
       { name: NAMES.natsConfig, files: ["nats.conf"] },
@@ -186,12 +196,17 @@ export function renderKubernetes(inputs: RenderInputs): Map<string, string> {
             namespace: KUBE_NAMESPACE,
             resources: ["../../base"],
             configMapGenerator: generators,
+            patches: natsTlsPatches(),
           }),
           comments: {
             resources:
               `PostgreSQL is yours: create the Secret ${NAMES.databaseSecret} with key url first:\n` +
               ` kubectl -n ${KUBE_NAMESPACE} create secret generic ${NAMES.databaseSecret} ` +
               "--from-literal=url='postgres://user:password@host:5432/db?sslmode=require'",
+            patches:
+              `NATS requires mutual TLS: create the Secrets ${NAMES.natsServerTls} and ${NAMES.natsClientTls} ` +
+              "first, each with keys ca.crt, tls.crt, tls.key\n" +
+              ` (the servers' certificate must name ${natsTlsHosts()}; README "Security" shows how)`,
           },
         }]),
       );

@@ -11,7 +11,13 @@ const registry = createRegistry([{ path: "order.yaml", text: entity }]);
 
 Deno.test("overlaySettings() carries the configured settings, never a secret, and the overlay's own replicas and NATS_URL", () => {
   const config = loadConfig(
-    ["--batch-size=1000", "--log-level=debug", "--database-url=postgres://u:secret@db/x", "--role=api"],
+    [
+      "--batch-size=1000",
+      "--log-level=debug",
+      "--database-url=postgres://u:pgS3cret@db/x",
+      "--nats-password=natsS3cret",
+      "--role=api",
+    ],
     {},
   );
   const prod = overlaySettings(config, "prod");
@@ -21,7 +27,13 @@ Deno.test("overlaySettings() carries the configured settings, never a secret, an
   assert.equal(prod.NATS_URL.split(",").length, 3);
   assert.equal(prod.PORT, "8080", "pinned at its default: the manifests are computed from it");
   assert.ok(!("DATABASE_URL" in prod) && !("NOMNOM_ROLE" in prod));
-  assert.ok(!JSON.stringify(prod).includes("secret"));
+  assert.ok(!/pgS3cret|natsS3cret/.test(JSON.stringify(prod)));
+  assert.equal(
+    prod.NOMNOM_NATS_CA_FILE,
+    "/var/run/secrets/nomnom/nats/ca.crt",
+    "prod's NATS needs mutual TLS",
+  );
+  assert.ok(!("NOMNOM_NATS_CA_FILE" in overlaySettings(config, "dev")));
   assert.equal(overlaySettings(config, "dev").NOMNOM_STREAM_REPLICAS, "1");
 });
 
