@@ -35,8 +35,7 @@ import type { Registry } from "./registry/types.ts";
 import { createDeadLetters } from "./lifecycle/dead_letters.ts";
 import { createStatusFinder } from "./lifecycle/status.ts";
 import { connectNats, type Nats } from "./stream/connect.ts";
-import { named, requireNoSecurity } from "./stream/nats_options.ts";
-import { SETTINGS } from "./settings.ts";
+import { EMBEDDED_NATS, requireNoSecurity } from "./stream/nats_options.ts";
 import { ensureTopology, viewCluster } from "./stream/ensure.ts";
 import { answerPresence } from "./stream/presence.ts";
 import { createPublisher, type Publisher } from "./stream/publish.ts";
@@ -90,7 +89,7 @@ const MODULES: Record<ModuleName, Module> = {
       let url = rt.config.natsUrl;
       let embedded: EmbeddedNats | undefined;
       if (!url) {
-        requireNoSecurity(rt.config.nats, `${named(SETTINGS.natsUrl)} is not, so nomnom starts its own NATS`);
+        requireNoSecurity(rt.config.nats, EMBEDDED_NATS);
         embedded = await startEmbeddedNats(rt.config.dataDir, findNatsServer(rt.config.natsServer), rt.log);
         url = embedded.url;
         rt.embedded.nats = url;

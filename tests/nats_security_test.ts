@@ -11,6 +11,7 @@ import { ConfigError } from "../src/errors.ts";
 import { silentLogger } from "../src/log.ts";
 import { connectNats } from "../src/stream/connect.ts";
 import { createOperatorSetup } from "./nats_jwt.ts";
+import { runNomnom } from "./child.ts";
 import { startPrivateNats } from "./private_nats.ts";
 import { createTestCertificates, type TestCertificates } from "./tls_certs.ts";
 
@@ -176,4 +177,11 @@ Deno.test("a .creds file (operator, account and user JWTs) connects with --nats-
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a NATS TLS or credential setting without --nats-url is exit 2: the embedded NATS has neither", async () => {
+  const r = await runNomnom(["--nats-user=nomnom", "--nats-password=pw-S3cret"]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /--nats-user \(NOMNOM_NATS_USER\) is set, but --nats-url \(NATS_URL\) is not set/);
+  assert.doesNotMatch(r.stderr + r.stdout, /pw-S3cret/);
 });

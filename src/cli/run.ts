@@ -5,6 +5,7 @@ import { createBanner } from "./banner.ts";
 import { createCliLogger, defineCommand, loadEntities } from "./command.ts";
 import { writeDemoServices } from "../embedded/data_dir.ts";
 import { checkPortsFree } from "./ports.ts";
+import { EMBEDDED_NATS, requireNoSecurity } from "../stream/nats_options.ts";
 import { requireServices } from "./services.ts";
 import { createSignalTally } from "./signals.ts";
 
@@ -20,6 +21,7 @@ export const runCommand = defineCommand({
   async run({ config }) {
     // The embedded services serve one process only: a role of its own needs real ones.
     if (config.role !== "all") requireServices(config, `--role=${config.role}`, ["natsUrl", "databaseUrl"]);
+    if (!config.natsUrl) requireNoSecurity(config.nats, EMBEDDED_NATS);
     await checkPortsFree(config);
     const log = createCliLogger(config, config.role);
     const registry = await loadEntities(config.entitiesDir);

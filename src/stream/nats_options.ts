@@ -146,6 +146,9 @@ export function firstHostPort(plan: NatsPlan): { host: string; port: number } {
   return { host: host.replace(/^\[|\]$/g, ""), port: port ? Number(port) : 4222 };
 }
 
+/** Why the embedded nats-server runs (the reason requireNoSecurity() gives for it). */
+export const EMBEDDED_NATS = `${URL_SETTING} is not set, so nomnom starts its own NATS`;
+
 /** The security settings that make no sense without --nats-url (the embedded server has no TLS and no users). */
 export function requireNoSecurity(nats: NatsSecurity, why: string): void {
   const set = (Object.keys(S) as (keyof typeof S)[]).find((k) => nats[k] !== undefined);
