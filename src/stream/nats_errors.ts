@@ -25,6 +25,7 @@ const UNTRUSTED = new Set([
 ]);
 const EXPIRED = new Set(["CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID"]);
 const WRONG_HOST = "ERR_TLS_CERT_ALTNAME_INVALID";
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 /** What a nats-server announces in its INFO line (the fields that matter here). */
 export type ServerInfo = { tls_required?: boolean; tls_available?: boolean; tls_verify?: boolean };
@@ -110,8 +111,9 @@ export async function explainConnectError(error: unknown, shownUrl: string, plan
         "them against the nats-server's authorization block (values not shown).",
     );
   }
+  // Nothing listens (or the name does not resolve): no INFO line to read, and no reason to wait for one.
   const { host, port } = firstHostPort(plan);
-  const info = await probeServerInfo(host, port);
+  const info = code && UNREACHABLE.has(code) ? null : await probeServerInfo(host, port);
   if (info && plan.tls && !info.tls_required && !info.tls_available) {
     return fail(
       `the server does not offer TLS, but ${plan.tlsBecause} requires it. Enable TLS on the nats-server ` +
