@@ -3,7 +3,7 @@
  * by the route walk in tests/access_test.ts, so a new route cannot be forgotten). `public` routes answer
  * without a key: probes, and the static pages and scripts that ask the user for a key.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { ApiKeys } from "./api_keys.ts";
 import { HttpError } from "./http_error.ts";
 import { SWAGGER_ASSETS } from "./docs.ts";
@@ -16,6 +16,7 @@ export type RouteAccess = { method: "GET" | "POST" | "DELETE"; path: string; nee
 
 /** Every route the API and the worker's ops port serve, with the scope it needs. */
 export const ROUTE_ACCESS: readonly RouteAccess[] = [
+  { method: "GET", path: "/", need: "public" },
   { method: "GET", path: "/health", need: "public" },
   { method: "GET", path: "/ready", need: "public" },
   { method: "GET", path: "/metrics", need: "metrics" },
@@ -31,7 +32,7 @@ export const ROUTE_ACCESS: readonly RouteAccess[] = [
   { method: "POST", path: "/dlq/replay", need: "dlq" },
   { method: "POST", path: "/dlq/:message_id/replay", need: "dlq" },
   { method: "DELETE", path: "/dlq/:message_id", need: "dlq" },
-  // The document describes the API (entity schemas included): readers only.
+  // The document describes the API (entity schemas, no data); Swagger UI must load it to ask for a key.
   { method: "GET", path: "/openapi.json", need: "public" },
   { method: "GET", path: "/api-docs/openapi.json", need: "public" },
   // Pages and their scripts hold no data; they must load to ask for a key.
@@ -78,6 +79,17 @@ function presentedKey(authorization: string | undefined, apiKey: string | undefi
 /** The context variable holding the name of the API key a request was let in with (rate limits count by it). */
 export const API_KEY_NAME = "apiKeyName";
 
+/** The context variable that says whether this request may see row values in database errors. */
+const FULL_ERRORS = "nomnom.fullErrors";
+
+/**
+ * Whether the caller sees database errors whole, row values included (src/db/error_values.ts): with API keys,
+ * only a key with the `dlq` scope (the dead-letter admin); without keys everyone is the admin, so yes.
+ */
+export function seesFullErrors(c: Context): boolean {
+  return (c.get(FULL_ERRORS as never) as boolean | undefined) ?? true;
+}
+
 const unauthorized = (message: string) => new HttpError(401, message, { scheme: "Bearer" });
 
 /**
@@ -87,6 +99,7 @@ const unauthorized = (message: string) => new HttpError(401, message, { scheme: 
  */
 export function requireScopes(keys: ApiKeys, options: { metricsPublic: boolean }): MiddlewareHandler {
   return async (c, next) => {
+    c.set(FULL_ERRORS as never, false as never);
     const found = accessFor(c.req.method, c.req.path);
     const need = found?.row.need === "metrics"
       ? (options.metricsPublic ? "public" : "read")
@@ -114,6 +127,7 @@ export function requireScopes(keys: ApiKeys, options: { metricsPublic: boolean }
         });
       }
     }
+    c.set(FULL_ERRORS as never, key.scopes.has("dlq") as never);
     await next();
   };
 }

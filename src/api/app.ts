@@ -177,6 +177,11 @@ export function createApi(deps: ApiDeps): Hono {
       },
     }));
   app.route("/", createOpsRoutes(deps.ops));
-  app.route("/", createDocsRoutes(createOpenApiDocument(deps.registry, deps.version)));
+  app.route(
+    "/",
+    createDocsRoutes(
+      createOpenApiDocument(deps.registry, deps.version, { metricsPublic: deps.metricsPublic }),
+    ),
+  );
   return app as unknown as Hono;
 }

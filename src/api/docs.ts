@@ -17,7 +17,13 @@ const PAGE = `<!doctype html>
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div><script src="/docs/assets/swagger-ui-bundle.js"></script>
 <script src="/docs/assets/init.js"></script></body></html>`;
-const INIT = `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui" });`;
+/**
+ * "Authorize" takes an API key (the document's securitySchemes) and "Try it out" sends it. The key stays in the
+ * page's memory only: persistAuthorization would keep it in localStorage, readable by any later script of this
+ * origin; no cookie is ever set, so another site cannot make the browser send it (no CSRF).
+ */
+const INIT =
+  `window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: false });`;
 
 /**
  * Swagger UI's files (1.5 MB of text), loaded on the first request for them rather than at start: evaluating

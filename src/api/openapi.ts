@@ -2,7 +2,9 @@
  * The OpenAPI 3.1 document, generated (pure) and never written by hand: request and response bodies from the
  * contract's zod schemas (./contract.ts), each entity's message from the zod schema that validates it, with an
  * example from the registry's sample generator. One path per entity, so Swagger UI's "Try it out" posts a valid
- * message of the entity chosen. Served with Swagger UI by ./docs.ts.
+ * message of the entity chosen. Served with Swagger UI by ./docs.ts. Who may call each operation is not written
+ * here either: `security` is taken from the route→scope table (./access.ts `ROUTE_ACCESS`), and an operation the
+ * table does not know is an error, so the document and the access rule cannot disagree.
  */
 import { z } from "zod";
 import { accessFor } from "./access.ts";
@@ -116,8 +118,58 @@ function entitySchema(schema: z.ZodType, prefix: string, components: Json): Json
   return rewrite(rest);
 }
 
-/** Build the document (pure). */
-export function createOpenApiDocument(registry: Registry, version: string): Json {
+/** The two ways to send a key (./access.ts reads both); each operation's `security` lists them. */
+const SECURITY_SCHEMES = {
+  bearerAuth: {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key from --api-keys-file, as Authorization: Bearer <key>",
+  },
+  apiKeyAuth: {
+    type: "apiKey",
+    in: "header",
+    name: "X-API-Key",
+    description: "The same API key, as X-API-Key: <key>",
+  },
+};
+
+/**
+ * Set each operation's `security` from ROUTE_ACCESS: `[]` for a public route, else the scope, under either
+ * scheme (OpenAPI 3.1 allows role names in a non-OAuth requirement). An ingest path naming an entity also takes
+ * `ingest:<Entity>` (alternatives are separate requirements). Secured operations document 401 and 403.
+ */
+function addSecurity(paths: Record<string, Record<string, Json>>, metricsPublic: boolean): void {
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const found = accessFor(method.toUpperCase(), path.replace(/\{\w+\}/g, "x"));
+      if (!found) {
+        throw new Error(`${method.toUpperCase()} ${path} is documented but has no row in ROUTE_ACCESS`);
+      }
+      const need = found.row.need === "metrics" ? (metricsPublic ? "public" : "read") : found.row.need;
+      if (need === "public") {
+        operation.security = [];
+        continue;
+      }
+      const scopes = need === "ingest" && found.entity ? ["ingest", `ingest:${found.entity}`] : [need];
+      operation.security = scopes.flatMap((scope) => [{ bearerAuth: [scope] }, { apiKeyAuth: [scope] }]);
+      const needs = `Needs an API key with the scope ${scopes.map((s) => `\`${s}\``).join(" or ")}` +
+        " (when the server has --api-keys-file).";
+      operation.description = operation.description ? `${operation.description} ${needs}` : needs;
+      operation.responses = {
+        ...(operation.responses as Json),
+        "401": json(ref("Error"), "No API key, or not a valid one (WWW-Authenticate: Bearer)"),
+        "403": json(ref("Error"), "The API key lacks the scope (details.missing_scope names it)"),
+      };
+    }
+  }
+}
+
+/** Build the document (pure). `metricsPublic`: whether /metrics answers without a key (--metrics-public). */
+export function createOpenApiDocument(
+  registry: Registry,
+  version: string,
+  access: { metricsPublic?: boolean } = {},
+): Json {
   const schemas: Json = {
     ...createContractComponents(REQUEST_SCHEMAS, "input"),
     ...createContractComponents(RESPONSE_SCHEMAS, "output"),
@@ -352,10 +404,10 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
     },
   });
 
-  const all: Record<string, Record<string, { responses: Json }>> = {
-    ...paths,
-    ...structuredClone(DASHBOARD_OPENAPI_PATHS),
-  };
+  const all = structuredClone({ ...paths, ...DASHBOARD_OPENAPI_PATHS }) as Record<
+    string,
+    Record<string, Json>
+  >;
   for (const [path, operations] of Object.entries(all)) {
     for (const [method, operation] of Object.entries(operations)) {
       const need = accessFor(method.toUpperCase(), path.replace(/\{\w+\}/g, "x"))?.row.need;
@@ -364,18 +416,21 @@ export function createOpenApiDocument(registry: Registry, version: string): Json
         ...(method === "post" || method === "delete" ? [415] : []),
         ...(need === "public" || need === "metrics" ? [] : [429]),
       ];
-      operation.responses = { ...operation.responses, ...errors(...extra) };
+      operation.responses = { ...(operation.responses as Json), ...errors(...extra) };
     }
   }
+  addSecurity(all, access.metricsPublic ?? false);
   return {
     openapi: "3.1.0",
     info: {
       title: "nomnom",
       version,
       description:
-        "Ingest messages of the declared entities; follow them to PostgreSQL or the dead-letter queue.",
+        "Ingest messages of the declared entities; follow them to PostgreSQL or the dead-letter queue. " +
+        "With --api-keys-file, every operation but the public ones (security: []) needs an API key with the " +
+        "scope it names (Authorize above); without it the server checks no key.",
     },
     paths: all,
-    components: { schemas },
+    components: { schemas, securitySchemes: SECURITY_SCHEMES },
   };
 }

@@ -10,6 +10,8 @@ import { createDashboardRoutes } from "../dashboard/routes.ts";
 import { createHub } from "../dashboard/hub.ts";
 import type { Sql } from "../db/connect.ts";
 import { SWAGGER_ASSETS } from "./docs.ts";
+import { accessFor } from "./access.ts";
+import { createOpenApiDocument } from "./openapi.ts";
 
 type Json = Record<string, unknown>;
 
@@ -138,4 +140,44 @@ Deno.test("the OpenAPI document uses anyOf, never oneOf, and every 503 documents
     }
   }
   assert.ok(unavailable >= 10);
+});
+
+Deno.test("security comes from ROUTE_ACCESS: public routes have security [], the others their scope, 401 and 403", async () => {
+  const document = await (await api().request("/openapi.json")).json();
+  assert.deepEqual(Object.keys(document.components.securitySchemes).sort(), ["apiKeyAuth", "bearerAuth"]);
+  assert.equal(document.components.securitySchemes.apiKeyAuth.name, "X-API-Key");
+  const scopesOf = (
+    operation: Json,
+  ) => [
+    ...new Set((operation.security as Record<string, string[]>[]).flatMap((r) => Object.values(r).flat())),
+  ];
+  for (const [path, operations] of Object.entries(document.paths as Record<string, Record<string, Json>>)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const label = `${method} ${path}`;
+      const found = accessFor(method.toUpperCase(), path.replace(/\{\w+\}/g, "x"));
+      assert.ok(found, `${label} has an access row`);
+      const need = found.row.need === "metrics" ? "read" : found.row.need;
+      if (need === "public") {
+        assert.deepEqual(operation.security, [], label);
+        assert.equal((operation.responses as Json)["401"], undefined, label);
+        continue;
+      }
+      const expected = need === "ingest" && found.entity ? ["ingest", `ingest:${found.entity}`] : [need];
+      assert.deepEqual(scopesOf(operation), expected, label);
+      assert.ok((operation.responses as Json)["401"] && (operation.responses as Json)["403"], label);
+    }
+  }
+  assert.deepEqual(scopesOf(document.paths["/dlq/{message_id}/replay"].post), ["dlq"]);
+  assert.deepEqual(scopesOf(document.paths["/ingest/message/Order"].post), ["ingest", "ingest:Order"]);
+  assert.deepEqual(document.paths["/health"].get.security, []);
+  const open = createOpenApiDocument(registry, "1", { metricsPublic: true });
+  assert.deepEqual((open.paths as Record<string, Record<string, Json>>)["/metrics"].get.security, []);
+});
+
+Deno.test("Swagger UI offers Authorize and does not keep the key (persistAuthorization off, no cookie)", async () => {
+  const app = api();
+  const init = await (await app.request("/docs/assets/init.js")).text();
+  assert.match(init, /persistAuthorization: false/);
+  const page = await app.request("/docs");
+  assert.equal(page.headers.get("set-cookie"), null);
 });
