@@ -18,6 +18,7 @@ import { type ApiKeys, loadApiKeys } from "./api/api_keys.ts";
 import { errorResponse } from "./api/http_error.ts";
 import { Hono } from "hono";
 import { readStats, readStreamFigures } from "./lifecycle/stats.ts";
+import { hideValues } from "./db/error_values.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createRateCounter, type RateCounter } from "./observability/rates.ts";
 import { VERSION } from "./version.ts";
@@ -178,6 +179,8 @@ const MODULES: Record<ModuleName, Module> = {
           accepted: rt.accepted,
           process: { role: rt.config.role, version: rt.version, startedAt: rt.startedAt },
           clients: () => hub.clients().length,
+          // One feed for every page: with keys, a reader without the dlq scope may be watching.
+          hideValues: rt.keys !== undefined,
         }),
         log: rt.log,
       });
@@ -342,7 +345,11 @@ function opsDeps(rt: Runtime): OpsDeps {
         role: rt.config.role,
       }),
       // Entities whose messages wait because their table does not match (empty when all flow).
-      schema_mismatches: rt.schema?.mismatches() ?? [],
+      // Their problems may quote a write error: without its row values, like all of /stats.
+      schema_mismatches: (rt.schema?.mismatches() ?? []).map((m) => ({
+        ...m,
+        problems: m.problems.map(hideValues),
+      })),
     }),
   };
 }

@@ -1,9 +1,12 @@
 /**
  * One structured logger: JSON lines on stderr (or one readable line per event on a terminal), one object per
  * event, with the role and any bound context. Every string it writes goes through `redact()`: a password in a
- * URL never reaches the log, whoever logged it. Nothing else in nomnom writes to the console except the CLI's
+ * URL never reaches the log, whoever logged it, and neither does a row value a database error carries
+ * (`hideValues()`, src/db/error_values.ts: `Failing row contains (…)`, `Key (id)=(…)`). Nothing else in nomnom writes to the console except the CLI's
  * own output.
  */
+import { hideValues } from "./db/error_values.ts";
+
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 export type LogLevel = keyof typeof LEVELS;
 
@@ -95,11 +98,14 @@ export function redact(text: string): string {
   return out;
 }
 
-/** `value` with `redact()` applied to every string in it (objects and arrays are copied, not changed). */
+/** What a log line may show of `text`: no secret (`redact()`), no row value (`hideValues()`). */
+const clean = (text: string) => hideValues(redact(text));
+
+/** `value` with `clean()` applied to every string in it (objects and arrays are copied, not changed). */
 function redactDeep(value: unknown, depth = 0): unknown {
-  if (typeof value === "string") return redact(value);
+  if (typeof value === "string") return clean(value);
   if (depth > 5 || typeof value !== "object" || value === null) return value;
-  if (value instanceof Error) return { name: value.name, message: redact(value.message) };
+  if (value instanceof Error) return { name: value.name, message: clean(value.message) };
   if (Array.isArray(value)) return value.map((v) => redactDeep(v, depth + 1));
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, depth + 1)]));
 }
@@ -117,7 +123,7 @@ export function createLogger(
   const threshold = LEVELS[level];
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (LEVELS[lvl] < threshold) return;
-    const record: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg: redact(msg) };
+    const record: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg: clean(msg) };
     for (const [key, value] of Object.entries({ ...context, ...fields })) record[key] = redactDeep(value);
     write(format === "json" ? JSON.stringify(record) : pretty(record));
   };

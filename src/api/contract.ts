@@ -92,7 +92,10 @@ const statusFields = {
     description: "When a worker (or a replay or drop) last changed it",
   }),
   attempts: z.int().min(0).meta({ description: "Deliveries so far" }),
-  error: z.string().nullable().meta({ description: "The last failure, with its SQLSTATE when there is one" }),
+  error: z.string().nullable().meta({
+    description: "The last failure, with its SQLSTATE when there is one. With API keys, row values in it " +
+      "(Failing row contains (…), Key (…)=(…)) are shown as … unless the key has the dlq scope",
+  }),
   next_attempt_at: Timestamp.nullable().meta({ description: "When a retrying message is tried again" }),
 };
 const statusExample = {
@@ -131,6 +134,9 @@ export const DeadLetter = z.object({
   dead_at: Timestamp.nullable(),
   message: z.unknown().optional().meta({ description: "The original message, when it is JSON" }),
   raw: z.string().optional().meta({ description: "The original body, when it is not JSON" }),
+  message_hidden: z.literal(true).optional().meta({
+    description: "The original message is left out: showing it needs an API key with the dlq scope",
+  }),
   dlq_seq: z.int().min(1).optional().meta({ description: "Sequence of the entry in the dead-letter stream" }),
 }).meta({
   examples: [{

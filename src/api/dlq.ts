@@ -9,10 +9,14 @@
  * An unknown id is a 404; a known one that is not in the DLQ (replayed or dropped, maybe concurrently) a 409
  * (DlqConflictError), a bad filter a 400 (DlqFilterError): both answered by the table in http_error.ts. Shapes:
  * ./contract.ts (DlqListQuery, ReplayRequest, DeadLetter, DeadLetterPage, Replayed, ReplayReport, Dropped).
+ * A reader without the `dlq` scope (./access.ts `seesFullErrors`) sees errors without their row values, and an
+ * entry without its original message; `?error=` then matches only the text it is shown.
  */
 import { Hono } from "hono";
 import type { z } from "zod";
 import type { DeadLetters } from "../lifecycle/dead_letters.ts";
+import { withoutValues } from "../lifecycle/status.ts";
+import { seesFullErrors } from "./access.ts";
 import { isMessageId } from "../stream/message_id.ts";
 import {
   type DeadLetter,
@@ -55,8 +59,9 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
     const query = DlqListQuery.safeParse(c.req.query());
     if (!query.success) throw invalid(query.error.issues[0]);
     const { limit, cursor, ...filter } = query.data;
-    const page: DeadLetterPage = await deadLetters.list(filter, { limit, cursor });
-    return c.json(page);
+    const full = seesFullErrors(c);
+    const page: DeadLetterPage = await deadLetters.list(filter, { limit, cursor, hideValues: !full });
+    return c.json(full ? page : { ...page, entries: page.entries.map(withoutValues) });
   });
   app.post("/replay", async (c) => {
     const text = await c.req.text().catch((error) => Promise.reject(bodyReadError(error)));
@@ -90,7 +95,9 @@ export function createDlqRoutes(deadLetters: DeadLetters): Hono {
     const id = checkId(c.req.param("message_id"));
     const entry: DeadLetter | undefined = await deadLetters.show(id);
     if (!entry) throw new HttpError(404, `message ${id} is not in the dead-letter queue`);
-    return c.json(entry);
+    if (seesFullErrors(c)) return c.json(entry);
+    const { message: _, raw: __, ...rest } = withoutValues(entry);
+    return c.json({ ...rest, message_hidden: true } satisfies DeadLetter);
   });
   app.post("/:message_id/replay", async (c) => {
     const id = checkId(c.req.param("message_id"));

@@ -3,10 +3,12 @@
  *   GET  /ingest/status/{message_id}   200 {message_id, entity, status, received_at, processed_at, attempts, error,
  *                                      next_attempt_at, history}; 404 never issued; 400 not a message id
  *   POST /ingest/status                {"message_ids": [...]} → {results: [status or {message_id, status: "unknown"}]}
- * Shapes: ./contract.ts (Status, StatusRequest, StatusList).
+ * Shapes: ./contract.ts (Status, StatusRequest, StatusList). Errors lose their row values unless the caller is the
+ * dead-letter admin (./access.ts `seesFullErrors`).
  */
 import { Hono } from "hono";
-import type { StatusFinder } from "../lifecycle/status.ts";
+import { type StatusFinder, withoutValues } from "../lifecycle/status.ts";
+import { seesFullErrors } from "./access.ts";
 import { isMessageId } from "../stream/message_id.ts";
 import { type Status, STATUS_REQUEST_MAX_IDS, type StatusList } from "./contract.ts";
 import { HttpError } from "./http_error.ts";
@@ -18,7 +20,7 @@ export function createStatusRoutes(statuses: StatusFinder): Hono {
     if (!isMessageId(id)) throw new HttpError(400, `"${id}" is not a message id (a UUID, or seq-<n>)`);
     const found = (await statuses.find([id])).get(id);
     if (!found) throw new HttpError(404, `no message with id ${id} was ever accepted`);
-    return c.json(found satisfies Status);
+    return c.json((seesFullErrors(c) ? found : withoutValues(found)) satisfies Status);
   });
   app.post("/", async (c) => {
     let body: unknown;
@@ -46,8 +48,12 @@ export function createStatusRoutes(statuses: StatusFinder): Hono {
       );
     }
     const found = await statuses.find(ids);
+    const full = seesFullErrors(c);
     const list: StatusList = {
-      results: ids.map((id) => found.get(id) ?? { message_id: id, status: "unknown" as const }),
+      results: ids.map((id) => {
+        const s = found.get(id);
+        return s ? (full ? s : withoutValues(s)) : { message_id: id, status: "unknown" as const };
+      }),
     };
     return c.json(list);
   });

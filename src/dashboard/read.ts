@@ -11,6 +11,7 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Sql } from "../db/connect.ts";
+import { hideValues } from "../db/error_values.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
 import { STATUSES } from "../db/status.ts";
 import type { RateCounter } from "../observability/rates.ts";
@@ -33,6 +34,8 @@ export type ReadDeps = {
   process: { role: string; version: string; startedAt: Date };
   /** Open dashboard streams of this process. */
   clients: () => number;
+  /** Take row values out of the errors shown (src/db/error_values.ts): true with API keys. */
+  hideValues?: boolean;
 };
 
 /** The rate chart: this many buckets of this many seconds (ten minutes). */
@@ -43,7 +46,7 @@ const ROWS_LIVE = 10;
 const READ_TIMEOUT_MS = 2_000;
 
 const within = <T>(promise: Promise<T>) => withTimeout(promise, READ_TIMEOUT_MS);
-const message = (error: unknown) => (error as Error)?.message ?? String(error);
+const message = (error: unknown) => hideValues((error as Error)?.message ?? String(error));
 
 /** The reader of one process. */
 export function createDashboardReader(deps: ReadDeps): FeedReader {
@@ -130,7 +133,10 @@ export function createDashboardReader(deps: ReadDeps): FeedReader {
       `SELECT * FROM (${parts.join(" UNION ALL ")}) recent
        ORDER BY processed_at DESC, message_id DESC LIMIT ${RECENT_MESSAGES}`,
     ));
-    return rows.map((r) => ({ ...r }));
+    return rows.map((r) => ({
+      ...r,
+      ...(deps.hideValues && r.error ? { error: hideValues(r.error as string) } : {}),
+    }));
   };
 
   const readPipeline = async () => {

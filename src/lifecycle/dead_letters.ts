@@ -9,6 +9,7 @@ import type { JetStreamClient, JetStreamManager, StoredMsg } from "@nats-io/jets
 import type { DeadLetter, DeadLetterPage, DlqFilter, Replayed, ReplayReport } from "../api/contract.ts";
 import { v7 as uuidv7 } from "uuid";
 import type { Sql } from "../db/connect.ts";
+import { hideValues } from "../db/error_values.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
 import { readStatuses, toStoredStatus, upsertStatuses } from "../db/status.ts";
 import { createEnvelopeHeaders, DLQ_HEADERS } from "../stream/envelope.ts";
@@ -21,7 +22,14 @@ export const DLQ_PAGE = { default: 100, max: 1000 } as const;
 export type { DlqFilter, ReplayReport };
 
 export type DeadLetters = {
-  list(filter: DlqFilter, page?: { limit?: number; cursor?: string }): Promise<DeadLetterPage>;
+  /**
+   * A page of dead letters. `hideValues`: the reader sees errors without row values (src/db/error_values.ts),
+   * so `filter.error` must match that text, or a reader could find a value by guessing it.
+   */
+  list(
+    filter: DlqFilter,
+    page?: { limit?: number; cursor?: string; hideValues?: boolean },
+  ): Promise<DeadLetterPage>;
   show(id: string): Promise<DeadLetter | undefined>;
   /** Replay one message; undefined for an unknown id, DlqConflictError when it is not in the DLQ. */
   replay(id: string): Promise<Replayed | undefined>;
@@ -107,39 +115,54 @@ export function createDeadLetters(
   const list: DeadLetters["list"] = async (filter, page = {}) => {
     const limit = Math.min(Math.max(page.limit ?? DLQ_PAGE.default, 1), DLQ_PAGE.max);
     checkDlqFilter(filter, page.cursor);
-    const [afterAt, afterId] = page.cursor ? decodeCursor(page.cursor) : [null, null];
-    const rows = await sql.unsafe(
-      `SELECT message_id, entity, status, received_at, processed_at, attempts, error, history,
-         processed_at::text AS cursor_at
-       FROM ${NOMNOM_SCHEMA}.messages
-       WHERE status = 'dlq'
-         AND ($1::text IS NULL OR lower(entity) = lower($1))
-         AND ($2::text IS NULL OR error ILIKE '%' || $2 || '%' ESCAPE '\\')
-         AND ($3::timestamptz IS NULL OR processed_at >= $3)
-         AND ($4::timestamptz IS NULL OR processed_at < $4)
-         AND ($5::text IS NULL OR (processed_at, message_id) > ($5::text::timestamptz, $6::text))
-       ORDER BY processed_at, message_id
-       LIMIT $7`,
-      [
-        filter.entity ?? null,
-        filter.error ? escapeLike(filter.error) : null,
-        date(filter.since, "since"),
-        date(filter.until, "until"),
-        afterAt,
-        afterId ?? "",
-        limit + 1,
-      ],
-    );
-    const entries = rows.slice(0, limit).map((r) => {
+    let after: [string, string] | [null, null] = page.cursor ? decodeCursor(page.cursor) : [null, null];
+    // The text a reader without values may match against: SQL finds candidates, this drops those whose match
+    // was inside a hidden value (so a page may be read in more than one query).
+    const needle = page.hideValues && filter.error ? filter.error.toLowerCase() : undefined;
+    const kept: Record<string, unknown>[] = [];
+    for (;;) {
+      const want = limit + 1 - kept.length;
+      const rows = await sql.unsafe(
+        `SELECT message_id, entity, status, received_at, processed_at, attempts, error, history,
+           processed_at::text AS cursor_at
+         FROM ${NOMNOM_SCHEMA}.messages
+         WHERE status = 'dlq'
+           AND ($1::text IS NULL OR lower(entity) = lower($1))
+           AND ($2::text IS NULL OR error ILIKE '%' || $2 || '%' ESCAPE '\\')
+           AND ($3::timestamptz IS NULL OR processed_at >= $3)
+           AND ($4::timestamptz IS NULL OR processed_at < $4)
+           AND ($5::text IS NULL OR (processed_at, message_id) > ($5::text::timestamptz, $6::text))
+         ORDER BY processed_at, message_id
+         LIMIT $7`,
+        [
+          filter.entity ?? null,
+          filter.error ? escapeLike(filter.error) : null,
+          date(filter.since, "since"),
+          date(filter.until, "until"),
+          after[0],
+          after[1] ?? "",
+          want,
+        ],
+      );
+      kept.push(
+        ...(needle === undefined
+          ? rows
+          : rows.filter((r) => hideValues(String(r.error ?? "")).toLowerCase().includes(needle))),
+      );
+      if (needle === undefined || kept.length > limit || rows.length < want) break;
+      const last = rows[rows.length - 1];
+      after = [last.cursor_at as string, last.message_id as string];
+    }
+    const entries = kept.slice(0, limit).map((r) => {
       const s = toStoredStatus(r);
       return { ...s, dead_at: s.processed_at };
     });
     // The cursor keeps PostgreSQL's own text of the timestamp, with its microseconds, and goes back as text: a JS
     // Date (which postgres.js makes of a timestamptz parameter) would cut them to milliseconds.
-    const last = rows[limit - 1];
+    const last = kept[limit - 1];
     return {
       entries,
-      next_cursor: rows.length > limit
+      next_cursor: kept.length > limit
         ? encodeCursor(last.cursor_at as string, last.message_id as string)
         : null,
     };

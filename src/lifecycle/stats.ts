@@ -6,10 +6,12 @@
  *
  * Rates (`per_minute`) count the last 60 seconds. `accepted_by_this_process` is this process's own count (each
  * API replica has its own; add them up); `completed`, `retrying` and `dlq` come from the status table, so they
- * cover every worker (`retrying`: messages whose latest failed attempt was in the last minute).
+ * cover every worker (`retrying`: messages whose latest failed attempt was in the last minute). Error text here
+ * never carries row values (src/db/error_values.ts): /stats is for any reader.
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Sql } from "../db/connect.ts";
+import { hideValues } from "../db/error_values.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
 import type { MessageStatus } from "../db/status.ts";
 import type { StreamFigures } from "../observability/metrics.ts";
@@ -73,7 +75,7 @@ export async function readStats(deps: StatsDeps): Promise<Record<string, unknown
       `SELECT entity, status, count(*)::int AS total,
               count(*) FILTER (WHERE processed_at > now() - interval '1 minute')::int AS last_minute
        FROM ${NOMNOM_SCHEMA}.messages GROUP BY entity, status`,
-    )).catch((error) => (errors.postgres = (error as Error).message, undefined))
+    )).catch((error) => (errors.postgres = hideValues((error as Error).message), undefined))
     : [];
   for (const r of rows ?? []) {
     const e = entities[r.entity] ??= { per_minute: {} };
@@ -90,7 +92,7 @@ export async function readStats(deps: StatsDeps): Promise<Record<string, unknown
     }
   }
   const f = await readStreamFigures(deps.jsm, deps.topology)
-    .catch((error) => (errors.nats = (error as Error).message, undefined));
+    .catch((error) => (errors.nats = hideValues((error as Error).message), undefined));
   return {
     version: deps.version,
     role: deps.role,

@@ -8,6 +8,7 @@
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { Sql } from "../db/connect.ts";
 import type { Status } from "../api/contract.ts";
+import { hideValues } from "../db/error_values.ts";
 import { readStatuses } from "../db/status.ts";
 import { NOMNOM_SCHEMA } from "../db/statements.ts";
 import { readBodySha256, readReceivedAt } from "../stream/envelope.ts";
@@ -25,6 +26,17 @@ export type StatusFinder = {
    */
   bodySha256(entity: string, id: string): Promise<string | undefined>;
 };
+
+/** A status (or dead letter) with the row values taken out of its error and its history's errors. */
+export function withoutValues<T extends { error?: string | null; history?: { error?: string }[] }>(s: T): T {
+  return {
+    ...s,
+    ...(s.error ? { error: hideValues(s.error) } : {}),
+    ...(s.history
+      ? { history: s.history.map((e) => (e.error ? { ...e, error: hideValues(e.error) } : e)) }
+      : {}),
+  };
+}
 
 /** Stream lookups a status request keeps in flight: enough to hide latency, few enough not to flood the server. */
 const LOOKUPS_IN_FLIGHT = 256;
