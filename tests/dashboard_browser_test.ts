@@ -3,16 +3,17 @@
  * The dashboard as an operator uses it, in a real browser (Debian's chromium driven by playwright-core): the
  * page follows orders posted over HTTP without a reload, shows a message the database rejects in the
  * dead-letter view, replays it from the page once the cause is fixed, and reconnects by itself when the API
- * restarts. It saves a screenshot (NOMNOM_DASHBOARD_SCREENSHOT=path, else a temp dir; docs/dashboard.png is
+ * restarts; with API keys, it asks for one, names a scope the key lacks and forgets it; and Swagger UI's
+ * Authorize and Try it out with a key. It saves a screenshot (NOMNOM_DASHBOARD_SCREENSHOT=path, else a temp dir; docs/dashboard.png is
  * one).
  */
 import assert from "node:assert/strict";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { chromium, type Page } from "playwright-core";
-import { createTestEnv, post, waitForStatus } from "./harness.ts";
+import { createTempDir, createTestEnv, post, waitForStatus } from "./harness.ts";
 
 const ENTITIES = new URL("../entities", import.meta.url).pathname;
 /** Debian's chromium: this machine cannot download Playwright's own browser build. */
@@ -166,6 +167,148 @@ Deno.test({
       throw new Error(`${(error as Error).message}\nscreenshot: ${shot}\n${problems.join("\n")}`, {
         cause: error,
       });
+    } finally {
+      await browser.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "with API keys the dashboard asks for a key, shows the figures with a read key, names the scope a " +
+    "dead-letter action lacks, hides row values and forgets the key on request",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using dir = await createTempDir();
+    const keys = { read: "dash-read-key-0123456789", ingest: "dash-ingest-key-0123456789" };
+    const file = join(dir.path, "keys.yaml");
+    await writeFile(
+      file,
+      `- {name: viewer, key: ${keys.read}, scopes: [read]}\n- {name: shop, key: ${keys.ingest}, scopes: [ingest]}\n`,
+    );
+    await using env = await createTestEnv({ entities: ENTITIES, flags: [`--api-keys-file=${file}`] });
+    const browser = await chromium.launch(CHROMIUM);
+    const problems: string[] = [];
+    let page: Page | undefined;
+    try {
+      await env.start("worker");
+      const api = await env.start("api");
+      const auth = { authorization: `Bearer ${keys.ingest}` };
+      page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+      page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+      await page.goto(`${api.url}/dashboard`);
+
+      // No key: the page says why and asks for one.
+      await page.waitForSelector("[data-testid=key-prompt]:not([hidden])");
+      assert.match(
+        await page.locator("[data-testid=key-reason]").textContent() ?? "",
+        /401.*API key is required/,
+      );
+      await page.waitForSelector('[data-testid=conn][data-state="unauthorized"]');
+
+      const ids: string[] = [];
+      for (const id of ["SO-K1", "SO-K2"]) {
+        const r = await post(`${api.url}/ingest/message/Order`, order(id), auth);
+        assert.equal(r.status, 202);
+        ids.push(r.body.message_id as string);
+      }
+      await waitForStatus(env.sql, ids, "completed");
+
+      // A wrong key is refused in the API's words; the read key shows the figures.
+      await page.fill("[data-testid=key-input]", "not-a-key-0123456789");
+      await page.click("[data-testid=key-save]");
+      await page.waitForFunction(() =>
+        document.querySelector("[data-testid=key-reason]")?.textContent?.includes("not valid")
+      );
+      await page.fill("[data-testid=key-input]", keys.read);
+      await page.click("[data-testid=key-save]");
+      await page.waitForSelector('[data-testid=conn][data-state="live"]');
+      assert.equal(await page.locator("[data-testid=key-prompt]").isHidden(), true);
+      await waitText(page, '[data-entity="Order"] [data-count="completed"] .v', "2");
+
+      // A dead letter: listed and opened without its row values; replaying it needs dlq, and the page says so.
+      await env.sql`ALTER TABLE orders ADD CONSTRAINT dashboard_key_total CHECK (total < 1000)`;
+      const bad = await post(`${api.url}/ingest/message/Order`, order("SO-SECRET", "5000.00"), auth);
+      const badId = bad.body.message_id as string;
+      await waitForStatus(env.sql, badId, "dlq");
+      await page.click('[data-tab="dlq"]');
+      const row = `[data-testid=dlq-row][data-id="${badId}"]`;
+      await page.waitForSelector(row);
+      const listed = await page.locator(row).textContent() ?? "";
+      assert.match(listed, /23514|dashboard_key_total/);
+      assert.doesNotMatch(listed, /SO-SECRET|5000/, "no row value for a read key");
+      await page.click(row);
+      await page.waitForSelector("[data-testid=dlq-message]");
+      assert.match(
+        await page.locator("[data-testid=dlq-message]").textContent() ?? "",
+        /needs a key with the dlq/,
+      );
+      await page.click("[data-testid=dlq-replay]");
+      await page.waitForSelector("[data-testid=dlq-notice].error");
+      assert.match(
+        await page.locator("[data-testid=dlq-notice]").textContent() ?? "",
+        /403: this key lacks the scope dlq/,
+      );
+      assert.equal(
+        (await env.sql`SELECT status FROM nomnom.messages WHERE message_id = ${badId}`)[0].status,
+        "dlq",
+      );
+
+      // Forget: the key leaves the tab's storage (there never was a cookie) and the page asks again.
+      assert.equal(await page.evaluate(() => document.cookie), "");
+      await page.click("[data-testid=key-forget]");
+      await page.waitForSelector("[data-testid=key-prompt]:not([hidden])");
+      assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+      assert.deepEqual(problems, []);
+    } catch (error) {
+      const shot = join(await mkdtemp(join(tmpdir(), "nomnom-dashboard-failed-")), "failed.png");
+      await page?.screenshot({ path: shot }).catch(() => {});
+      throw new Error(`${(error as Error).message}\nscreenshot: ${shot}\n${problems.join("\n")}`, {
+        cause: error,
+      });
+    } finally {
+      await browser.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "Swagger UI: Authorize takes an API key and Try it out sends it; the key is not stored",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using dir = await createTempDir();
+    const key = "docs-read-key-0123456789";
+    const file = join(dir.path, "keys.yaml");
+    await writeFile(file, `- {name: docs, key: ${key}, scopes: [read]}\n`);
+    await using env = await createTestEnv({ flags: [`--api-keys-file=${file}`] });
+    const api = await env.start("all");
+    const browser = await chromium.launch(CHROMIUM);
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${api.url}/docs`);
+      const stats = page.locator("#operations-operations-stats");
+      /** Execute GET /stats from the page; the status and Authorization header of the request it sent. */
+      const tryIt = async () => {
+        const answer = page.waitForResponse((r) => new URL(r.url()).pathname === "/stats");
+        await stats.locator(".execute").click();
+        const r = await answer;
+        return [r.status(), r.request().headers().authorization ?? null];
+      };
+      await stats.locator(".opblock-summary").click();
+      await stats.locator(".try-out__btn").click();
+      assert.deepEqual(await tryIt(), [401, null], "without a key");
+
+      await page.click(".auth-wrapper .btn.authorize");
+      const bearer = page.locator(".auth-container").filter({ hasText: "bearerAuth" });
+      await bearer.locator("input").fill(key);
+      await bearer.locator("button.authorize").click();
+      await page.click(".auth-btn-wrapper .btn-done");
+      assert.deepEqual(await tryIt(), [200, `Bearer ${key}`], "with the key from Authorize");
+
+      assert.equal(await page.evaluate(() => document.cookie), "");
+      const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
+      assert.doesNotMatch(stored, new RegExp(key));
     } finally {
       await browser.close();
     }

@@ -112,6 +112,8 @@ export function createDlqView(state: ViewState, view: () => HTMLElement, openSta
         { class: "json", "data-testid": "dlq-message" },
         e.message !== undefined
           ? JSON.stringify(e.message, null, 2)
+          : e.message_hidden
+          ? "(hidden: showing the original message needs a key with the dlq scope)"
           : e.raw ?? "(the entry is gone from the stream)",
       ),
     );

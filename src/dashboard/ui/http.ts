@@ -3,7 +3,8 @@
  * Requests of the page, and the live feed. Every request carries `Authorization: Bearer <key>` when the
  * operator typed a key (kept in sessionStorage: gone with the tab, never a cookie, so no other site can make
  * the browser send it). The feed is read with fetch() streaming rather than EventSource, because EventSource
- * cannot send that header; the page parses the event stream itself and resumes with Last-Event-ID.
+ * cannot send that header; the page parses the event stream itself and resumes with Last-Event-ID. A 401 from
+ * any request tells the page to ask for a key (`onKeyNeeded`); a 403 is shown as the scope the key lacks.
  */
 
 const KEY = "nomnom.apiKey";
@@ -22,6 +23,22 @@ export function setApiKey(key: string): void {
 function headers(extra: Record<string, string> = {}): Record<string, string> {
   const key = apiKey();
   return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+/** Why the page needs a key: none was given, or the API refused the one given. */
+export type KeyProblem = { status: 401; message: string };
+
+let keyNeeded: (problem: KeyProblem) => void = () => {};
+
+/** Call `listener` whenever the API answers 401 (no key, or not a valid one). */
+export function onKeyNeeded(listener: (problem: KeyProblem) => void): void {
+  keyNeeded = listener;
+}
+
+/** The API's own error text of a 401 (`an API key is required…`, `the API key is not valid`). */
+function refusal(body: unknown): KeyProblem {
+  const error = (body as { error?: unknown } | null)?.error;
+  return { status: 401, message: typeof error === "string" ? error : "an API key is required" };
 }
 
 /** An answer of the API: status and parsed JSON body (or the text when it is not JSON). */
@@ -44,6 +61,7 @@ export async function call<T = unknown>(method: string, path: string, body?: unk
     try {
       parsed = JSON.parse(text);
     } catch { /* not JSON */ }
+    if (response.status === 401) keyNeeded(refusal(parsed));
     return { status: response.status, ok: response.ok, body: parsed as T };
   } catch (error) {
     return { status: 0, ok: false, body: { error: String(error) } as T };
@@ -55,13 +73,16 @@ export function errorText(answer: Answer): string {
   const b = answer.body as { error?: string; details?: unknown } | string;
   if (answer.status === 0) return "API unreachable";
   if (typeof b === "string") return `${answer.status}: ${b}`;
+  const scope = (b?.details as { missing_scope?: unknown } | null)?.missing_scope;
+  if (answer.status === 403 && typeof scope === "string") return `403: this key lacks the scope ${scope}`;
+  if (answer.status === 401) return `401: ${b?.error ?? "an API key is required"}: enter one above`;
   const details = b?.details
     ? ` — ${typeof b.details === "string" ? b.details : JSON.stringify(b.details)}`
     : "";
   return `${answer.status}: ${b?.error ?? "error"}${details}`;
 }
 
-export type FeedState = "connecting" | "live" | "reconnecting" | "unauthorized";
+export type FeedState = "connecting" | "live" | "reconnecting" | "unauthorized" | "forbidden";
 
 export type FeedHandlers = {
   event(name: string, data: unknown): void;
@@ -91,7 +112,12 @@ export function followFeed(url: string, on: FeedHandlers): { restart(): void } {
     });
     unauthorized = response.status === 401 || response.status === 403;
     if (unauthorized) {
-      on.state("unauthorized", `${response.status}: enter the API key`);
+      // Wait for a (new) key: restart() comes when the operator enters one.
+      const body = await response.json().catch(() => null);
+      if (response.status === 401) {
+        on.state("unauthorized");
+        keyNeeded(refusal(body));
+      } else on.state("forbidden", errorText({ status: 403, ok: false, body }));
       throw new Error("unauthorized");
     }
     if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
@@ -139,6 +165,8 @@ export function followFeed(url: string, on: FeedHandlers): { restart(): void } {
 
   (async () => {
     for (;;) {
+      // restart() while waiting aborted the controller meant for this attempt: take a fresh one.
+      if (abort.signal.aborted) abort = new AbortController();
       on.state(failures === 0 && !lastId ? "connecting" : "reconnecting");
       try {
         await once(abort.signal);
@@ -148,13 +176,15 @@ export function followFeed(url: string, on: FeedHandlers): { restart(): void } {
       abort = new AbortController();
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, Math.min(1000 * failures, 5000));
+        // Refused: asking again with the same key cannot help; restart() comes with a new one.
+        if (!unauthorized) setTimeout(resolve, Math.min(1000 * failures, 5000));
       });
     }
   })();
   return {
     restart() {
       failures = 0;
+      unauthorized = false;
       abort.abort();
       wake();
     },

@@ -1,11 +1,21 @@
 /// <reference lib="dom" />
 /**
  * The dashboard page: lays out the panels, follows the live feed and renders each part when it changes. The
- * tabs below (messages, dead letters, data, post) live in views.ts.
+ * tabs below (messages, dead letters, data, post) live in views.ts. When the API answers 401 the page asks for a
+ * key (kept for this tab only, see http.ts); the header changes or forgets it.
  */
 import { lineChart, type Series, sparkline } from "./chart.ts";
 import { ago, byId, bytes, count, fill, h, pill, time } from "./dom.ts";
-import { apiKey, call, errorText, type FeedState, followFeed, setApiKey } from "./http.ts";
+import {
+  apiKey,
+  call,
+  errorText,
+  type FeedState,
+  followFeed,
+  type KeyProblem,
+  onKeyNeeded,
+  setApiKey,
+} from "./http.ts";
 import type { Meta, Overview, Rates, RecentMessage, RowsPage, StoredStatus } from "./types.ts";
 import { createViews } from "./views.ts";
 
@@ -17,6 +27,7 @@ const state = {
   rows: new Map<string, RowsPage>(),
   lastEvent: 0,
   feed: "connecting" as FeedState,
+  feedDetail: "",
 };
 
 byId("app").append(
@@ -28,19 +39,19 @@ byId("app").append(
     h("div", { class: "spacer" }),
     h("span", { id: "proc", class: "dim small" }),
     h(
-      "label",
+      "div",
       { class: "key" },
-      "API key ",
-      h("input", {
-        id: "key",
-        type: "password",
-        autocomplete: "off",
-        placeholder: "none",
-        value: apiKey(),
-        onchange: (e: Event) => (setApiKey((e.target as HTMLInputElement).value.trim()), feed.restart()),
-      }),
+      h("span", { id: "key-state", class: "dim small", "data-testid": "key-state" }),
+      h("button", { class: "ghost", "data-testid": "key-change", onclick: () => askForKey() }, "API key…"),
+      h("button", {
+        id: "key-forget",
+        class: "ghost",
+        "data-testid": "key-forget",
+        onclick: () => useKey(""),
+      }, "Forget key"),
     ),
   ),
+  h("section", { id: "key-prompt", class: "panel key-prompt", "data-testid": "key-prompt", hidden: true }),
   h("section", { id: "pipeline", class: "tiles" }),
   h(
     "section",
@@ -74,9 +85,65 @@ function renderConn() {
     live: `● live${since}`,
     reconnecting: `○ reconnecting…${since}`,
     unauthorized: "● API key needed",
+    forbidden: `● ${state.feedDetail.replace(/^403: /, "")}`,
   };
   el.textContent = text[state.feed];
 }
+
+function renderKeyState() {
+  byId("key-state").textContent = apiKey() ? "API key set (this tab only)" : "no API key";
+  byId("key-forget").hidden = !apiKey();
+}
+
+/** Keep (or forget, with "") the key, then read everything again with it. */
+function useKey(key: string) {
+  setApiKey(key);
+  byId("key-prompt").hidden = true;
+  renderKeyState();
+  feed.restart();
+  loadMeta();
+}
+
+/** The prompt: why a key is needed (the API's words), a field, and what each scope shows. */
+function askForKey(problem?: KeyProblem) {
+  const prompt = byId("key-prompt");
+  const typing = !prompt.hidden && document.activeElement?.id === "key-input";
+  if (typing) return; // a refusal of another request must not wipe what the operator is typing
+  const input = h("input", {
+    id: "key-input",
+    "data-testid": "key-input",
+    type: "password",
+    autocomplete: "off",
+    placeholder: "API key",
+  });
+  fill(
+    prompt,
+    h("b", {}, problem ? "This nomnom needs an API key" : "Change the API key"),
+    problem
+      ? h("div", { class: "error", "data-testid": "key-reason" }, `The API answered 401: ${problem.message}.`)
+      : null,
+    h(
+      "form",
+      {
+        class: "row",
+        onsubmit: (ev: Event) => (ev.preventDefault(), input.value.trim() && useKey(input.value.trim())),
+      },
+      input,
+      h("button", { class: "primary", type: "submit", "data-testid": "key-save" }, "Use this key"),
+      h("button", { class: "ghost", type: "button", onclick: () => (prompt.hidden = true) }, "Cancel"),
+    ),
+    h(
+      "div",
+      { class: "dim small" },
+      "A key with the read scope shows the figures, messages and data; replaying and dropping dead letters " +
+        "needs dlq, posting messages ingest. The key is kept in this tab only (sessionStorage), never in a " +
+        "cookie; Forget key removes it.",
+    ),
+  );
+  prompt.hidden = false;
+  input.focus();
+}
+onKeyNeeded((problem) => askForKey(problem));
 
 function renderOverview(o: Overview) {
   byId("ns").textContent = ` ${o.namespace} · v${o.process.version}`;
@@ -271,8 +338,9 @@ function drawerHead(title: string) {
 }
 
 const feed = followFeed("/dashboard/events", {
-  state(s) {
+  state(s, detail) {
     state.feed = s;
+    state.feedDetail = detail ?? "";
     renderConn();
   },
   event(name, data) {
@@ -288,11 +356,16 @@ const feed = followFeed("/dashboard/events", {
 });
 setInterval(renderConn, 1000);
 
-call<Meta>("GET", "/dashboard/api/entities").then((answer) => {
-  if (answer.ok) {
-    state.meta = answer.body;
-    views.metaLoaded();
-  }
-});
+function loadMeta() {
+  if (state.meta) return;
+  call<Meta>("GET", "/dashboard/api/entities").then((answer) => {
+    if (answer.ok) {
+      state.meta = answer.body;
+      views.metaLoaded();
+    }
+  });
+}
+renderKeyState();
+loadMeta();
 
 export type State = typeof state;
