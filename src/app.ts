@@ -22,7 +22,7 @@ import { hideValues } from "./db/error_values.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { createRateCounter, type RateCounter } from "./observability/rates.ts";
 import { VERSION } from "./version.ts";
-import { type HttpServer, serveHttp } from "./api/serve.ts";
+import { type HttpServer, loadServerTls, serveHttp, type ServerTls, urlScheme } from "./api/serve.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Sql } from "./db/connect.ts";
 import { type EmbeddedNats, findNatsServer, startEmbeddedNats } from "./embedded/nats.ts";
@@ -76,6 +76,8 @@ export type Runtime = {
   worker?: Worker;
   /** The API keys in force (--api-keys-file); undefined: the API and the ops port are open. */
   keys?: ApiKeys;
+  /** The certificate and key the API and the ops port serve HTTPS with (--tls-cert, --tls-key). */
+  tls?: ServerTls;
 };
 
 type Stop = () => Promise<void>;
@@ -132,13 +134,21 @@ const MODULES: Record<ModuleName, Module> = {
     async start(rt) {
       let url = rt.config.databaseUrl;
       let embedded: EmbeddedPostgres | undefined;
+      if (!url && rt.config.postgresCaFile) {
+        throw new ConfigError(
+          "--postgres-ca-file (NOMNOM_POSTGRES_CA_FILE) is set without --database-url (DATABASE_URL): the " +
+            "embedded PostgreSQL (PGlite) speaks no TLS. Set --database-url, or unset the CA file.",
+        );
+      }
       if (!url) {
         embedded = await startEmbeddedPostgres(rt.config.dataDir, rt.log);
         url = embedded.url;
         rt.embedded.postgres = url;
       }
       // PGlite runs one query at a time: one connection, so that queries queue in postgres.js, in order.
-      const sql = await connectDatabase(url, embedded ? 1 : rt.config.dbPoolSize, rt.log);
+      const sql = await connectDatabase(url, embedded ? 1 : rt.config.dbPoolSize, rt.log, {
+        caFile: rt.config.postgresCaFile,
+      });
       rt.sql = sql;
       const initial = await migrate(sql, rt.registry, rt.log);
       rt.legacyChildren = await findLegacyChildren(sql, rt.registry);
@@ -212,9 +222,11 @@ const MODULES: Record<ModuleName, Module> = {
           version: rt.version,
         }),
       });
-      const server = await serveHttp(app.fetch, rt.config.http.host, rt.config.http.port);
+      const server = await serveHttp(app.fetch, rt.config.http.host, rt.config.http.port, rt.tls);
       rt.server = server;
-      rt.log.info("api listening", { url: `http://${bracketed(rt.config.http.host)}:${server.port}` });
+      rt.log.info("api listening", {
+        url: `${urlScheme(rt.config)}://${bracketed(rt.config.http.host)}:${server.port}`,
+      });
       return async () => {
         // Open event streams never end by themselves: the server would wait for them until the timeout.
         hub.close();
@@ -246,9 +258,11 @@ const MODULES: Record<ModuleName, Module> = {
       ops.onError((error, c) => errorResponse(error, c));
       if (rt.keys) ops.use(requireScopes(rt.keys, { metricsPublic: rt.config.access.metricsPublic }));
       ops.route("/", createOpsRoutes(opsDeps(rt)));
-      const server = await serveHttp(ops.fetch, rt.config.http.host, rt.config.opsPort);
+      const server = await serveHttp(ops.fetch, rt.config.http.host, rt.config.opsPort, rt.tls);
       rt.opsServer = server;
-      rt.log.info("worker ops listening", { url: `http://${bracketed(rt.config.http.host)}:${server.port}` });
+      rt.log.info("worker ops listening", {
+        url: `${urlScheme(rt.config)}://${bracketed(rt.config.http.host)}:${server.port}`,
+      });
       return async () => {
         presence.stop();
         await worker.stop();
@@ -279,7 +293,8 @@ export async function run(
     stopping: false,
     embedded: {},
   };
-  // A bad keys file is a ConfigError before anything starts (exit 2, naming the file and the entry).
+  // A bad keys file or certificate is a ConfigError before anything starts (exit 2, naming the setting).
+  rt.tls = loadServerTls(rt.config.tls);
   const keysFile = rt.config.access.apiKeysFile;
   if (keysFile) rt.keys = loadApiKeys(keysFile, rt.registry, rt.log);
   else if (target !== "worker" || rt.config.role === "worker") {

@@ -79,6 +79,21 @@ export const SETTINGS = {
     host: setting("host", "HOST", z.string().min(1).default("0.0.0.0"), "HTTP listen address"),
     port: setting("port", "PORT", int(0, 65535).default(8080), "HTTP port of the api role"),
   },
+  /** HTTPS on the API's port and the worker's ops port (src/api/serve.ts); both files or neither. */
+  tls: {
+    certFile: setting(
+      "tls-cert",
+      "NOMNOM_TLS_CERT",
+      z.string().min(1).optional(),
+      "PEM certificate (chain) file: the API and the worker's ops port serve HTTPS; needs --tls-key",
+    ),
+    keyFile: setting(
+      "tls-key",
+      "NOMNOM_TLS_KEY",
+      z.string().min(1).optional(),
+      "PEM private key file of --tls-cert (e.g. a mounted Secret); never logged",
+    ),
+  },
   natsUrl: setting(
     "nats-url",
     "NATS_URL",
@@ -153,6 +168,13 @@ export const SETTINGS = {
       .optional(),
     "PostgreSQL URL; unset with --role=all: embedded PostgreSQL (PGlite) in --data-dir",
     { secret: true },
+  ),
+  /** TLS to PostgreSQL: the mode is the URL's sslmode, the CA this file (src/db/tls.ts). */
+  postgresCaFile: setting(
+    "postgres-ca-file",
+    "NOMNOM_POSTGRES_CA_FILE",
+    z.string().min(1).optional(),
+    "PEM file of the CA that signs PostgreSQL's certificate; without sslmode in the URL it means verify-full",
   ),
   dataDir: setting(
     "data-dir",

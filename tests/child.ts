@@ -194,5 +194,5 @@ export async function runNomnom(args: string[], options: NomnomOptions = {}): Pr
  * sent once the banner is out is handled (one sent right after "api listening" could kill the process outright).
  */
 export async function apiUrl(child: Child, timeoutMs = WAIT_MS): Promise<string> {
-  return (await child.waitForLog(/API +(http:\S+)/, { stream: "stdout", timeoutMs }))[1];
+  return (await child.waitForLog(/API +(https?:\S+)/, { stream: "stdout", timeoutMs }))[1];
 }

@@ -32,6 +32,11 @@ export type PrivatePostgresOptions = {
   files?: Record<string, string>;
   /** Lines that replace pg_hba.conf (default: trust for every local and loopback connection). */
   hba?: string[];
+  /**
+   * Serve TLS with this certificate and key (PEM): `ssl=on` with them as server.crt and server.key in the data
+   * directory (the key owned by postgres, mode 0600, or the server refuses it).
+   */
+  tls?: { cert: string; key: string };
 };
 
 const USER = "postgres";
@@ -70,6 +75,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
     unix_socket_directories: dir,
     // A test server's data is thrown away: durability only costs time.
     fsync: "off",
+    ...(options.tls ? { ssl: "on", ssl_cert_file: "server.crt", ssl_key_file: "server.key" } : {}),
     ...options.settings,
   };
   const [initdb, pgCtlBinary] = await Promise.all([serverBinary("initdb"), serverBinary("pg_ctl")]);
@@ -88,6 +94,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
     await asPostgres(initdb, ["-D", dataDir, "-U", USER, "--auth=trust", "--no-sync", "-E", "UTF8"]);
     const { uid, gid } = await postgresIds();
     const files = {
+      ...(options.tls ? { "server.crt": options.tls.cert, "server.key": options.tls.key } : {}),
       ...options.files,
       ...(options.hba ? { "pg_hba.conf": options.hba.join("\n") + "\n" } : {}),
     };

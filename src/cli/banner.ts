@@ -4,11 +4,12 @@
  */
 import { resolve } from "node:path";
 import type { Runtime } from "../app.ts";
+import { urlScheme } from "../api/serve.ts";
 import { createSampleMessage } from "../registry/sample.ts";
 
 /** The ready banner of an api or all process. */
 export function createBanner(rt: Runtime, readyMs: number): string {
-  const base = `http://${urlHost(rt.config.http.host)}:${rt.server!.port}`;
+  const base = `${urlScheme(rt.config)}://${urlHost(rt.config.http.host)}:${rt.server!.port}`;
   const lines = [
     `nomnom ${rt.version} is ready (role ${rt.config.role}, ${readyMs} ms from start)`,
     `  API        ${base}`,

@@ -57,6 +57,7 @@ export const dlqCommand = defineCommand<DlqArgs>({
     "nats-url",
     ...Object.values(SETTINGS.nats).map((s) => s.flag),
     "database-url",
+    "postgres-ca-file",
     "data-dir",
     "log-level",
     "log-format",
@@ -114,7 +115,7 @@ export async function runDlq(
   out: (line: string) => void,
 ): Promise<number> {
   const { nc } = await connectNats(config.natsUrl!, config.nats, "nomnom-dlq-cli", log);
-  const sql = await connectDatabase(config.databaseUrl!, 1, log);
+  const sql = await connectDatabase(config.databaseUrl!, 1, log, { caFile: config.postgresCaFile });
   try {
     const deadLetters = createDeadLetters(
       sql,

@@ -27,7 +27,7 @@ export const migrateCommand = defineCommand<MigrateArgs>({
     plan: { type: "boolean", help: "print the DDL of every change (safe and unsafe), run nothing" },
     apply: { type: "boolean", help: "run every change, the unsafe ones too, in one transaction" },
   },
-  settings: ["entities", "database-url", "data-dir", "log-level", "log-format"],
+  settings: ["entities", "database-url", "postgres-ca-file", "data-dir", "log-level", "log-format"],
   parse(positionals, flags) {
     if (positionals.length > 0) {
       throw new ConfigError(`"nomnom migrate" takes no argument, not "${positionals[0]}".`);
@@ -43,7 +43,7 @@ export const migrateCommand = defineCommand<MigrateArgs>({
     const log = createCliLogger(config, "migrate");
     const { databaseUrl } = await findServices(config, "nomnom migrate", ["databaseUrl"], log);
     const registry = await loadEntities(config.entitiesDir);
-    const sql = await connectDatabase(databaseUrl!, 1, log);
+    const sql = await connectDatabase(databaseUrl!, 1, log, { caFile: config.postgresCaFile });
     try {
       if (args.mode === "plan") {
         const { status, changes } = await planMigration(sql, registry);
