@@ -10,9 +10,14 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../src/config.ts";
+import { readEntityFiles } from "../src/cli/kubernetes.ts";
+import { renderKubernetes } from "../src/kubernetes/render.ts";
+import { loadRegistry } from "../src/registry/load.ts";
+import { VERSION } from "../src/version.ts";
 import { runNomnom } from "./child.ts";
 import { createTempDir, createTestEnv } from "./harness.ts";
 import { startNatsCluster } from "./nats_cluster.ts";
+import { createTestPki } from "./test_certs.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const DEPLOY = join(ROOT, "deploy/kubernetes");
@@ -72,6 +77,47 @@ Deno.test("the API's and the worker's ports and probe paths are the ones the rol
       }
       const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
       assert.match(await metrics.text(), /nomnom_/, "the scrape annotation's path serves metrics");
+    }
+  }
+});
+
+Deno.test("rendered with --https, the roles answer every probe over HTTPS, in the scheme the manifests name", async () => {
+  await using pki = await createTestPki();
+  const ca = await pki.ca("probe CA");
+  const cert = await ca.issue("pod", ["IP:127.0.0.1"]);
+  await using env = await createTestEnv();
+  {
+    const files = renderKubernetes({
+      config: loadConfig([], {}),
+      registry: await loadRegistry(join(ROOT, "entities")),
+      entities: await readEntityFiles(join(ROOT, "entities")),
+      version: VERSION,
+      https: true,
+    });
+    const containers = ["api", "worker"].map((role) =>
+      parseAllDocuments(files.get(`base/${role}.yaml`)!).map((d) => d.toJS())
+        .find((o) => o.kind === "Deployment").spec.template.spec.containers[0]
+    );
+    // The pods' certificate paths are Secret mounts; here the same settings point at the test's files.
+    const tls = [`--tls-cert=${cert.certFile}`, `--tls-key=${cert.keyFile}`];
+    const runningApi = await env.start("api", tls);
+    const runningWorker = await env.start("worker", tls);
+    const ports = [runningApi.runtime.server!.port, runningWorker.runtime.opsServer!.port];
+    const client = Deno.createHttpClient({ caCerts: [ca.cert] });
+    try {
+      for (const [i, container] of containers.entries()) {
+        for (
+          const probe of ["startupProbe", "livenessProbe", "readinessProbe"].map((p) => container[p].httpGet)
+        ) {
+          assert.equal(probe.scheme, "HTTPS");
+          const response = await fetch(`https://127.0.0.1:${ports[i]}${probe.path}`, { client });
+          await response.body?.cancel();
+          assert.equal(response.status, 200, `${container.args[0]} answers ${probe.path} over HTTPS`);
+        }
+        await assert.rejects(fetch(`http://127.0.0.1:${ports[i]}/health`), "no plain HTTP on the TLS port");
+      }
+    } finally {
+      client.close();
     }
   }
 });

@@ -321,3 +321,81 @@ Deno.test("secrets are referenced, never inlined: the database URL is a mounted 
     }
   }
 });
+
+/** The file `env` (a settings.env variable) names, as a mount of Secret `secret` in container 0 of `spec`. */
+function secretMountOf(spec: Any, file: string, secret: string, key: string): void {
+  const mount = spec.containers[0].volumeMounts.find((m: Any) => file === `${m.mountPath}/${key}`);
+  assert.ok(mount, `${file} is mounted`);
+  const volume = spec.volumes.find((v: Any) => v.name === mount.name);
+  assert.equal(volume.secret.secretName, secret);
+  assert.ok(volume.secret.items.some((i: Any) => i.key === key && i.path === key), `${secret} key ${key}`);
+}
+
+Deno.test({
+  name: hasKubectl
+    ? "prod verifies PostgreSQL with the CA of a Secret, mounted in every pod where settings.env points"
+    : "prod verifies PostgreSQL with the CA of a Secret (SKIPPED: the mounts are a kustomize patch, kubectl is not on PATH)",
+  ignore: !hasKubectl,
+  fn() {
+    const file = settingsEnv("prod").NOMNOM_POSTGRES_CA_FILE;
+    assert.ok(file, "prod's settings.env sets NOMNOM_POSTGRES_CA_FILE");
+    const prod = overlayContext({ config, registry }, "prod").config;
+    assert.equal(prod.postgresCaFile, file, "the pods load it (verify-full unless the URL says verify-ca)");
+    assert.equal(
+      settingsEnv("dev").NOMNOM_POSTGRES_CA_FILE,
+      undefined,
+      "dev's in-cluster PostgreSQL has no TLS",
+    );
+    const objects = overlayObjects("prod");
+    for (const o of objects.filter((o) => o.kind === "Deployment" || o.kind === "Job")) {
+      if (!o.metadata.name.startsWith("nomnom-")) continue;
+      secretMountOf((o as Any).spec.template.spec, file, "nomnom-postgres-ca", "ca.crt");
+    }
+  },
+});
+
+Deno.test("rendered with --https, the API and worker probe over HTTPS and mount the certificate settings.env names", () => {
+  const https = renderKubernetes({
+    config,
+    registry,
+    entities: [],
+    version: VERSION,
+    https: true,
+  });
+  const plain = [
+    ...parseObjects(rendered.get("base/api.yaml")!),
+    ...parseObjects(rendered.get("base/worker.yaml")!),
+  ];
+  for (const o of plain.filter((o) => o.kind === "Deployment")) {
+    const c = (o as Any).spec.template.spec.containers[0];
+    assert.equal(
+      c.livenessProbe.httpGet.scheme,
+      undefined,
+      "without --https the probes ask HTTP (the default)",
+    );
+  }
+  for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+    const text = https.get(`overlays/${overlay}/settings.env`)!;
+    const env = Object.fromEntries(
+      text.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("=", 2)),
+    );
+    const pod = loadConfig([], env);
+    assert.ok(pod.tls.certFile && pod.tls.keyFile, `${overlay}: the pods load --tls-cert and --tls-key`);
+    const objects = [
+      ...parseObjects(https.get("base/api.yaml")!),
+      ...parseObjects(https.get("base/worker.yaml")!),
+    ];
+    for (const o of objects.filter((o) => o.kind === "Deployment")) {
+      const spec = (o as Any).spec.template.spec;
+      for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+        assert.equal(spec.containers[0][probe].httpGet.scheme, "HTTPS", `${o.metadata.name} ${probe}`);
+      }
+      assert.equal(spec.containers[0].env.length, 1, "the certificate comes as files, never as env values");
+      secretMountOf(spec, pod.tls.certFile!, "nomnom-tls", "tls.crt");
+      secretMountOf(spec, pod.tls.keyFile!, "nomnom-tls", "tls.key");
+      assert.equal((o as Any).spec.template.metadata.annotations["prometheus.io/scheme"], "https");
+    }
+    const job = parseObjects(https.get("base/migrate.yaml")!)[0] as Any;
+    assert.ok(!job.spec.template.spec.volumes.some((v: Any) => v.name === "tls"), "migrate serves nothing");
+  }
+});

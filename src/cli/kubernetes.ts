@@ -10,25 +10,35 @@ import { type EntityFile, renderKubernetes } from "../kubernetes/render.ts";
 import { VERSION } from "../version.ts";
 import { defineCommand, type FlagValues, loadEntities, unexpected } from "./command.ts";
 
-type Args = { out?: string; image?: string };
+type Args = { out?: string; image?: string; https: boolean };
 
 /** The `kubernetes` command. */
 export const kubernetesCommand = defineCommand<Args>({
   name: "kubernetes",
-  usage: "kubernetes [--out DIR] [--image IMAGE]",
+  usage: "kubernetes [--out DIR] [--image IMAGE] [--https]",
   summary: "print (or write to --out) the Kubernetes manifests for these settings, entities and topology",
   description: "A kustomize base and two overlays: dev (one of everything, PostgreSQL in the cluster) and " +
-    "prod (three NATS servers, R3 streams, PostgreSQL from the Secret nomnom-database). Settings given here " +
+    "prod (three NATS servers, R3 streams, PostgreSQL from the Secret nomnom-database, verified with the CA " +
+    "of the Secret nomnom-postgres-ca). Settings given here " +
     "(flags or env) go into each overlay's settings.env; replicas and NATS_URL are the overlay's. Apply with " +
     "kubectl apply -k DIR/overlays/<dev|prod>.",
   flags: {
     out: { type: "string", help: "write the files under this folder instead of printing them" },
     image: { type: "string", help: "the nomnom image the pods run (default: nomnom:<version>)" },
+    https: {
+      type: "boolean",
+      help:
+        "the API and worker pods serve HTTPS with the Secret nomnom-tls (tls.crt, tls.key); probes use HTTPS",
+    },
   },
   settings: "all",
   parse(positionals: string[], flags: FlagValues): Args {
     if (positionals.length > 0) throw unexpected("kubernetes", positionals);
-    return { out: flags.out as string | undefined, image: flags.image as string | undefined };
+    return {
+      out: flags.out as string | undefined,
+      image: flags.image as string | undefined,
+      https: flags.https === true,
+    };
   },
   async run({ config, args, out }) {
     const registry = await loadEntities(config.entitiesDir);
@@ -38,6 +48,7 @@ export const kubernetesCommand = defineCommand<Args>({
       entities: await readEntityFiles(config.entitiesDir),
       version: VERSION,
       image: args.image,
+      https: args.https,
     });
     if (!args.out) {
       for (const [path, text] of files) out(`# ==> ${path} <==\n${text}`);

@@ -11,6 +11,7 @@ import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IVolume } from "kubernetes-models/v1/Volume";
 import type { IScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
+import { servesHttps } from "../api/serve.ts";
 import type { Config } from "../config.ts";
 import type { Topology } from "../stream/topology.ts";
 import {
@@ -41,6 +42,18 @@ export type NomnomInputs = {
 export const ENTITIES_DIR = "/entities";
 /** Where the database Secret's `url` key appears as a file (DATABASE_URL_FILE). */
 const DATABASE = secretFiles("database", NAMES.databaseSecret, "/var/run/secrets/nomnom/database", ["url"]);
+/** The CA of the prod overlay's PostgreSQL (NOMNOM_POSTGRES_CA_FILE), mounted by a prod patch. */
+export const POSTGRES_CA = secretFiles(
+  "postgres-ca",
+  NAMES.postgresCaSecret,
+  "/var/run/secrets/nomnom/postgres-ca",
+  ["ca.crt"],
+);
+/** The API's certificate and key (a kubernetes.io/tls Secret) when rendered with --https. */
+export const API_TLS = secretFiles("tls", NAMES.tlsSecret, "/var/run/secrets/nomnom/tls", [
+  "tls.crt",
+  "tls.key",
+]);
 
 /** Time on top of drain + shutdown timeout before the kubelet's SIGKILL: the process's own exit and logs. */
 const GRACE_MARGIN_MS = 10_000;
@@ -60,6 +73,8 @@ function container(
   ports: IContainer["ports"],
   volumes: IVolume[],
 ): IContainer {
+  // The certificate only where a port serves it: the api and worker roles, not the migrate Job.
+  const serves = ports !== undefined && servesHttps(inputs.config);
   const c: IContainer = {
     name: "nomnom",
     image: inputs.image,
@@ -74,6 +89,7 @@ function container(
   };
   attach(c, volumes, [
     DATABASE,
+    ...(serves ? [API_TLS] : []),
     {
       volume: { name: "entities", configMap: { name: NAMES.entities } },
       mount: { name: "entities", mountPath: ENTITIES_DIR, readOnly: true },
@@ -82,14 +98,21 @@ function container(
   return c;
 }
 
-/** Probes on `port`: /health for start-up and liveness, /ready (NATS, PostgreSQL, topology) for readiness only. */
-function probes(port: string): Pick<IContainer, "startupProbe" | "livenessProbe" | "readinessProbe"> {
+/**
+ * Probes on `port`: /health for start-up and liveness, /ready (NATS, PostgreSQL, topology) for readiness only;
+ * over HTTPS when the pods serve it (--tls-cert), as the port then answers nothing else.
+ */
+function probes(
+  config: Config,
+  port: string,
+): Pick<IContainer, "startupProbe" | "livenessProbe" | "readinessProbe"> {
+  const scheme = servesHttps(config) ? "HTTPS" : "HTTP";
   return {
     // Start-up covers connecting and migrating: up to 2 minutes before liveness takes over.
-    startupProbe: httpProbe("/health", port, { period: 2, failures: 60 }),
+    startupProbe: httpProbe("/health", port, { period: 2, failures: 60 }, scheme),
     // /health only: a NATS or PostgreSQL outage must take the pod out of rotation, not restart it.
-    livenessProbe: httpProbe("/health", port, { period: 10, failures: 3 }),
-    readinessProbe: httpProbe("/ready", port, { period: 5, failures: 2 }),
+    livenessProbe: httpProbe("/health", port, { period: 10, failures: 3 }, scheme),
+    readinessProbe: httpProbe("/ready", port, { period: 5, failures: 2 }, scheme),
   };
 }
 
@@ -123,6 +146,7 @@ function deployment(
             "prometheus.io/scrape": "true",
             "prometheus.io/port": String(port),
             "prometheus.io/path": "/metrics",
+            ...(servesHttps(inputs.config) ? { "prometheus.io/scheme": "https" } : {}),
           },
         },
         spec: {
@@ -143,7 +167,7 @@ export function apiManifests(inputs: NomnomInputs): Manifest[] {
   const port = inputs.config.http.port;
   const c = {
     ...container(inputs, ["--role=api"], [{ name: "http", containerPort: port }], volumes),
-    ...probes("http"),
+    ...probes(inputs.config, "http"),
   };
   const labels = nomnomLabels("api");
   const service: IService = {
@@ -199,7 +223,7 @@ export function workerManifests(inputs: NomnomInputs): Manifest[] {
   const volumes: IVolume[] = [];
   const c = {
     ...container(inputs, ["--role=worker"], [{ name: "ops", containerPort: config.opsPort }], volumes),
-    ...probes("ops"),
+    ...probes(config, "ops"),
   };
   // The consumer hands out at most max_ack_pending messages across all workers and each worker asks for two
   // batches: workers beyond that quotient would sit idle.

@@ -28,6 +28,8 @@ export const NAMES = {
   settings: "nomnom-settings",
   entities: "nomnom-entities",
   databaseSecret: "nomnom-database",
+  postgresCaSecret: "nomnom-postgres-ca",
+  tlsSecret: "nomnom-tls",
   nats: "nats",
   natsHeadless: "nats-headless",
   natsConfig: "nats-config",
@@ -77,14 +79,15 @@ export function containerSecurity(): ISecurityContext {
   };
 }
 
-/** An HTTP GET probe on a named container port. */
+/** An HTTP GET probe on a named container port (`HTTPS`: the kubelet does not verify the certificate). */
 export function httpProbe(
   path: string,
   port: string,
   timing: { period: number; failures: number; timeout?: number; initialDelay?: number },
+  scheme: "HTTP" | "HTTPS" = "HTTP",
 ): IProbe {
   return {
-    httpGet: { path, port },
+    httpGet: { path, port, ...(scheme === "HTTPS" ? { scheme } : {}) },
     periodSeconds: timing.period,
     failureThreshold: timing.failures,
     timeoutSeconds: timing.timeout ?? 3,

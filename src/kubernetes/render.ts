@@ -23,10 +23,12 @@ import {
 import { natsTlsConf, natsTlsPatches, natsTlsSettings } from "./nats_tls.ts";
 import { natsNetworkPolicy, postgresNetworkPolicy } from "./network.ts";
 import {
+  API_TLS,
   apiManifests,
   ENTITIES_DIR,
   migrateManifests,
   type NomnomInputs,
+  POSTGRES_CA,
   workerManifests,
 } from "./nomnom.ts";
 import { defaultImage, KUBE_NAMESPACE, type Manifest, NAMES } from "./objects.ts";
@@ -43,6 +45,8 @@ export type RenderInputs = {
   version: string;
   /** The nomnom image (default: nomnom:<version>, as the Dockerfile builds it). */
   image?: string;
+  /** The API and worker pods serve HTTPS with the Secret nomnom-tls (`nomnom kubernetes --https`). */
+  https?: boolean;
 };
 
 /** The overlays and what makes them differ. */
@@ -86,7 +90,11 @@ const HEADER =
  * configuration sets away from its default, the pinned ones, and what the overlay decides (replicas, NATS_URL,
  * where the entities are mounted).
  */
-export function overlaySettings(config: Config, overlay: OverlayName): Record<string, string> {
+export function overlaySettings(
+  config: Config,
+  overlay: OverlayName,
+  options: { https?: boolean } = {},
+): Record<string, string> {
   const forced: Record<string, string> = {
     NOMNOM_ENTITIES: ENTITIES_DIR,
     HOST: "0.0.0.0",
@@ -94,6 +102,11 @@ export function overlaySettings(config: Config, overlay: OverlayName): Record<st
     NOMNOM_STREAM_REPLICAS: String(OVERLAYS[overlay].replicas),
     NATS_URL: natsUrls(OVERLAYS[overlay].natsServers),
     ...(OVERLAYS[overlay].natsTls ? natsTlsSettings() : {}),
+    // Your PostgreSQL is reached over the network: verify-full against the CA of the Secret (patched in below).
+    ...(overlay === "prod" ? { NOMNOM_POSTGRES_CA_FILE: POSTGRES_CA.path("ca.crt") } : {}),
+    ...(options.https
+      ? { NOMNOM_TLS_CERT: API_TLS.path("tls.crt"), NOMNOM_TLS_KEY: API_TLS.path("tls.key") }
+      : {}),
   };
   const out: Record<string, string> = {};
   for (const { path, setting } of listSettings()) {
@@ -116,6 +129,7 @@ export function renderKubernetes(inputs: RenderInputs): Map<string, string> {
     .update(JSON.stringify([inputs.version, entities]))
     .digest("hex").slice(0, 10);
   const overlays = { dev: overlayContext(inputs, "dev"), prod: overlayContext(inputs, "prod") };
+  // The base is rendered from prod's config; what only prod sets (the PostgreSQL CA) is patched in by prod.
   // The base is the same for both overlays: only replicas and NATS_URL differ, and nothing in it depends on them.
   const base: NomnomInputs = {
     config: overlays.prod.config,
@@ -189,6 +203,8 @@ export function renderKubernetes(inputs: RenderInputs): Map<string, string> {
         }]),
       );
     } else {
+      const workloads = [...baseFiles["api.yaml"], ...baseFiles["worker.yaml"], ...baseFiles["migrate.yaml"]]
+        .map((m) => m.object).filter((o) => o.kind === "Deployment" || o.kind === "Job");
       files.set(
         `${dir}/kustomization.yaml`,
         toYaml([{
@@ -196,23 +212,44 @@ export function renderKubernetes(inputs: RenderInputs): Map<string, string> {
             namespace: KUBE_NAMESPACE,
             resources: ["../../base"],
             configMapGenerator: generators,
-            patches: natsTlsPatches(),
+            patches: [...natsTlsPatches(), ...workloads.map((w) => mountPatch(w, POSTGRES_CA))],
           }),
           comments: {
-            resources:
-              `PostgreSQL is yours: create the Secret ${NAMES.databaseSecret} with key url first:\n` +
+            resources: `PostgreSQL is yours: create the Secrets ${NAMES.databaseSecret} (key url) and ` +
+              `${NAMES.postgresCaSecret} (key ca.crt, the CA of its certificate) first:\n` +
               ` kubectl -n ${KUBE_NAMESPACE} create secret generic ${NAMES.databaseSecret} ` +
-              "--from-literal=url='postgres://user:password@host:5432/db?sslmode=require'",
+              "--from-literal=url='postgres://user:password@host:5432/db?sslmode=verify-full'\n" +
+              ` kubectl -n ${KUBE_NAMESPACE} create secret generic ${NAMES.postgresCaSecret} ` +
+              "--from-file=ca.crt=ca.pem",
             patches:
               `NATS requires mutual TLS: create the Secrets ${NAMES.natsServerTls} and ${NAMES.natsClientTls} ` +
               "first, each with keys ca.crt, tls.crt, tls.key\n" +
-              ` (the servers' certificate must name ${natsTlsHosts()}; README "Security" shows how)`,
+              ` (the servers' certificate must name ${natsTlsHosts()}; README "Security" shows how);\n` +
+              `${NAMES.postgresCaSecret} is mounted where settings.env's NOMNOM_POSTGRES_CA_FILE points`,
           },
         }]),
       );
     }
   }
   return files;
+}
+
+/** A strategic-merge patch that mounts `files` into the nomnom container of workload `w`. */
+function mountPatch(
+  w: Manifest["object"],
+  files: { volume: unknown; mount: unknown },
+): { patch: string; target: { kind: string; name: string } } {
+  const name = w.metadata!.name!;
+  const podSpec = { containers: [{ name: "nomnom", volumeMounts: [files.mount] }], volumes: [files.volume] };
+  return {
+    target: { kind: w.kind, name },
+    patch: JSON.stringify({
+      apiVersion: w.apiVersion,
+      kind: w.kind,
+      metadata: { name },
+      spec: { template: { spec: podSpec } },
+    }),
+  };
 }
 
 function kustomization(fields: Record<string, unknown>): Manifest["object"] & Record<string, unknown> {
@@ -269,12 +306,15 @@ function commentAt(doc: Document, path: string, comment: string): void {
 }
 
 /** What the tests and the command need besides the files: each overlay's config and topology. */
-export function overlayContext(inputs: Pick<RenderInputs, "config" | "registry">, overlay: OverlayName): {
+export function overlayContext(
+  inputs: Pick<RenderInputs, "config" | "registry" | "https">,
+  overlay: OverlayName,
+): {
   env: Record<string, string>;
   config: Config;
   topology: Topology;
 } {
-  const env = overlaySettings(inputs.config, overlay);
+  const env = overlaySettings(inputs.config, overlay, { https: inputs.https });
   // What the overlay's pods load from settings.env (the database URL, a file, changes none of it).
   const config = loadConfig([], env);
   return { env, config, topology: createTopology(config, inputs.registry) };
