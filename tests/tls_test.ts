@@ -151,3 +151,54 @@ Deno.test("the same with the Bun binary", async () => {
   await buildBunBinary(binary);
   await tlsScenario(binary);
 });
+
+Deno.test("the embedded PostgreSQL speaks no TLS: a CA file without --database-url stops the demo, naming both", async () => {
+  await using temp = await createTempDir("nomnom-tls-demo-");
+  const r = await runNomnom([
+    "--postgres-ca-file=/nonexistent/ca.pem",
+    `--data-dir=${temp.path}`,
+    "--host=127.0.0.1",
+    "--port=0",
+  ]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    /--postgres-ca-file \(NOMNOM_POSTGRES_CA_FILE\) is set without --database-url \(DATABASE_URL\): the embedded PostgreSQL \(PGlite\) speaks no TLS/,
+  );
+});
+
+Deno.test("--tls-cert without --tls-key, a key of another certificate, or no PEM stop the start (exit 2) naming the setting", async () => {
+  await using pki = await createTestPki();
+  const ca = await pki.ca("CA");
+  const [a, b] = [await ca.issue("a", ["DNS:a"]), await ca.issue("b", ["DNS:b"])];
+  const start = (flags: string[]) =>
+    runNomnom([
+      "--role=api",
+      "--nats-url=nats://127.0.0.1:1",
+      "--database-url=postgres://127.0.0.1:1/x",
+      "--host=127.0.0.1",
+      "--port=0",
+      ...flags,
+    ]);
+  const cases: [string[], RegExp][] = [
+    [
+      [`--tls-cert=${a.certFile}`],
+      /--tls-cert \(NOMNOM_TLS_CERT\) is set without --tls-key \(NOMNOM_TLS_KEY\)/,
+    ],
+    [
+      [`--tls-cert=${a.certFile}`, `--tls-key=${b.keyFile}`],
+      /--tls-key \(NOMNOM_TLS_KEY\)=".*" is not the private key of --tls-cert \(NOMNOM_TLS_CERT\)=/,
+    ],
+    [
+      [`--tls-cert=${a.keyFile}`, `--tls-key=${a.keyFile}`],
+      /--tls-cert \(NOMNOM_TLS_CERT\)=".*" holds no PEM certificate/,
+    ],
+    [[`--tls-cert=${a.certFile}`, "--tls-key=/nonexistent.key"], /Cannot read --tls-key .*\(ENOENT\)/],
+  ];
+  for (const [flags, message] of cases) {
+    const r = await start(flags);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, message);
+    assert.ok(!r.stderr.includes("PRIVATE KEY"), "the key is never shown");
+  }
+});
