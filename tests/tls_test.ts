@@ -98,6 +98,11 @@ async function tlsScenario(binary?: string): Promise<void> {
   await api.stop();
   await worker.stop();
 
+  // The CLI commands that talk to PostgreSQL read the same two settings.
+  const migrate = await runNomnom(["migrate", `--entities=${env.config.entitiesDir}`, ...verified], options);
+  assert.equal(migrate.code, 0, migrate.stderr);
+  assert.match(migrate.stdout, /schema is up to date/);
+
   // 2. Certificate problems stop the start (exit 1) naming what to fix.
   const start = (flags: string[]) =>
     runNomnom(["--role=worker", ...env.flags, "--host=127.0.0.1", "--ops-port=0", ...flags], options);
