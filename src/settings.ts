@@ -79,7 +79,7 @@ export const SETTINGS = {
     host: setting("host", "HOST", z.string().min(1).default("0.0.0.0"), "HTTP listen address"),
     port: setting("port", "PORT", int(0, 65535).default(8080), "HTTP port of the api role"),
   },
-  /** HTTPS on the API's port and the worker's ops port (src/api/serve.ts); both files or neither. */
+  /** HTTPS on the API's port and the worker's ops port (src/api/server_tls.ts); both files or neither. */
   tls: {
     certFile: setting(
       "tls-cert",

@@ -4,7 +4,7 @@
  */
 import { resolve } from "node:path";
 import type { Runtime } from "../app.ts";
-import { urlScheme } from "../api/serve.ts";
+import { urlScheme } from "../api/server_tls.ts";
 import { createSampleMessage } from "../registry/sample.ts";
 
 /** The ready banner of an api or all process. */

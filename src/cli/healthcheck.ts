@@ -6,7 +6,7 @@
  * HTTPS probes skip the check for the same reason.
  */
 import { get } from "node:https";
-import { servesHttps } from "../api/serve.ts";
+import { servesHttps } from "../api/server_tls.ts";
 import type { Config } from "../config.ts";
 import { ConfigError } from "../errors.ts";
 import { defineCommand } from "./command.ts";

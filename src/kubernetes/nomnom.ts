@@ -11,7 +11,7 @@ import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IVolume } from "kubernetes-models/v1/Volume";
 import type { IScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
-import { servesHttps } from "../api/serve.ts";
+import { servesHttps } from "../api/server_tls.ts";
 import type { Config } from "../config.ts";
 import type { Topology } from "../stream/topology.ts";
 import {
