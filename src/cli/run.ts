@@ -31,6 +31,16 @@ export const runCommand = defineCommand({
       log.error("uncaught exception; exiting", { error });
       process.exit(1);
     });
+    // A rejection nobody awaits is a bug, but not one that may stop ingestion: under PostgreSQL faults the Bun
+    // binary was killed by a postgres.js connection error (CONNECTION_CLOSED, ECONNREFUSED) that no caller was
+    // waiting for, while every query someone awaited was retried as it should be. Nothing is lost by going on:
+    // work is committed before it is acked. Logged with its stack so that it can be found and fixed.
+    process.on("unhandledRejection", (reason) => {
+      log.error("unhandled promise rejection (a bug in nomnom or a library; please report it); continuing", {
+        error: reason,
+        stack: (reason as Error)?.stack?.split("\n").slice(0, 8).join(" | "),
+      });
+    });
     // The first press of Ctrl-C (or a SIGTERM) starts a graceful shutdown, the same press forwarded again by a
     // wrapper is ignored, and a second press exits at once (signals.ts). Nothing is lost either way: unacked
     // messages are redelivered. Listened for before the roles start: under Deno a listener added just now does
