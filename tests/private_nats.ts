@@ -13,8 +13,8 @@ export type PrivateNats = AsyncDisposable & {
   url: string;
   /** The running server process (its log, for assertion messages). */
   child(): Child;
-  /** Stop the server but keep its store (it can be started again). */
-  pause(): Promise<void>;
+  /** Stop the server but keep its store (it can be started again); SIGKILL: a crash, nothing flushed. */
+  pause(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
   /** Start it again on the same port with the same store. */
   resume(): Promise<void>;
 };
@@ -49,8 +49,8 @@ export async function startPrivateNats(
     // Its own word that it accepts clients (JetStream recovered its store first), instead of polling a connect.
     await child.waitForLog(/Server is ready/, { timeoutMs: 10_000 });
   };
-  const halt = async () => {
-    child?.signal("SIGTERM");
+  const halt = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM") => {
+    child?.signal(signal);
     await child?.exited;
   };
   try {
@@ -65,7 +65,7 @@ export async function startPrivateNats(
     pause: halt,
     resume: launch,
     async [Symbol.asyncDispose]() {
-      await halt();
+      await halt("SIGTERM");
       await rm(dir, { recursive: true, force: true });
     },
   };

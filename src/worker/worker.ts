@@ -2,7 +2,7 @@
  * The worker: pull messages from the durable consumer and gather them into batches, each settled by the batch
  * processor (./batch.ts: decode, write in one transaction, ack after commit; retry or isolate failures).
  */
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import type { Sql } from "../db/connect.ts";
 import type { BatchItem, WritePlan } from "../db/write_batch.ts";
 import { writeBatch } from "../db/write_batch.ts";
@@ -20,6 +20,7 @@ import { createBatchProcessor, type SchemaHold, type WorkerCounters } from "./ba
 import { createDeadLetterer } from "./dead_letter.ts";
 import { messageIdOf } from "../stream/message_id.ts";
 import { createPuller } from "./pull.ts";
+import { purgeAckedLeftovers } from "../stream/acked_leftovers.ts";
 
 export type WorkerDeps = {
   js: JetStreamClient;
@@ -41,6 +42,12 @@ export type Worker = { counters: WorkerCounters; stop(): Promise<void> };
 const MAX_IN_FLIGHT = 2;
 
 /**
+ * How often a worker looks for acked messages the ingest stream kept (src/stream/acked_leftovers.ts): two
+ * JetStream API calls, and a purge only when there are some. Also once at start.
+ */
+export const LEFTOVER_SWEEP_MS = 10_000;
+
+/**
  * Start consuming. `stop()` stops pulling, hands back (nak) every message pulled but not started, finishes the
  * batches being written and returns.
  */
@@ -49,11 +56,13 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   const consumer = await js.consumers.get(topology.consumer.stream, topology.consumer.durable_name!);
   const puller = createPuller(consumer, settings.batchSize * 2, log);
   const counters: WorkerCounters = { batches: 0, completed: 0, retried: 0, deadLettered: 0 };
+  const jsm = await js.jetstreamManager();
+  const sweeper = sweepLeftovers(jsm, topology, log);
   const processBatch = createBatchProcessor({
     decode: (msg) => decode(deps, msg),
     write: (items) => writeBatch(deps.sql, deps.plan, items),
     saveRetrying: (rows) => upsertStatuses(deps.sql, rows),
-    deadLetter: createDeadLetterer({ ...deps, jsm: await js.jetstreamManager() }),
+    deadLetter: createDeadLetterer({ ...deps, jsm }),
     entityOf: (msg) => topology.parseSubject(msg.subject).entity,
     settings,
     countFailures: (ids) => countFailures(deps.sql, ids),
@@ -90,8 +99,8 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
   };
   // Stopping: what was pulled but not started is handed back at once (a bare nak redelivers now, to another
   // worker), instead of waiting --ack-wait-ms unacked, or the shutdown deadline, on a worker that is leaving.
-  // Only after the last pull has ended: the server would deliver a nak'ed message to a pull request of ours
-  // still open, and we would not take it any more.
+  // Only after the last pull has ended (drained: what the server had sent to it is among what is handed back,
+  // and the server delivers nothing more to it; ./pull.ts).
   let stopping = false;
   let stopSignal: () => void = () => {};
   const stopped = new Promise<void>((resolve) => stopSignal = resolve);
@@ -123,17 +132,67 @@ export async function startWorker(deps: WorkerDeps): Promise<Worker> {
     async stop() {
       stopping = true;
       stopSignal();
+      sweeper.stop();
       clearTimeout(timer);
       timer = undefined;
       held.push(...pending);
       pending = [];
-      puller.stop(held.length === 0);
+      puller.stop();
       await loop;
       for (const msg of held) msg.nak();
       if (held.length > 0) {
         log.info("handed back unstarted messages for redelivery", { messages: held.length });
       }
       while (inFlight.size > 0) await Promise.all(inFlight);
+    },
+  };
+}
+
+/**
+ * Sweep acked leftovers at start and every LEFTOVER_SWEEP_MS: after nats-server restarts the stream may hold
+ * messages acked before it died (src/stream/acked_leftovers.ts). A sweep that fails (NATS away) waits for the
+ * next; what it found is logged once per change, not every sweep.
+ */
+function sweepLeftovers(
+  jsm: JetStreamManager,
+  topology: Topology,
+  log: Logger,
+): { stop(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  let lastRefusal: string | undefined;
+  const sweep = async () => {
+    try {
+      const { removed, floor, refused } = await purgeAckedLeftovers(jsm, topology);
+      if (removed > 0) {
+        log.warn("removed acked messages the ingest stream had kept (nats-server restarted uncleanly)", {
+          stream: topology.ingest.name,
+          messages: removed,
+          ack_floor: floor,
+        });
+      }
+      if (refused && refused !== lastRefusal) {
+        log.warn("the ingest stream keeps messages below the consumer's ack floor; not removing them", {
+          stream: topology.ingest.name,
+          ack_floor: floor,
+          reason: refused,
+        });
+      }
+      lastRefusal = refused;
+    } catch (error) {
+      log.debug("looking for acked leftovers in the ingest stream failed; trying again later", { error });
+    }
+  };
+  const next = () => {
+    if (stopped) return;
+    timer = setTimeout(() => void sweep().finally(next), LEFTOVER_SWEEP_MS);
+  };
+  // A sweep still running at stop ends with its request (answered, or failed when the connection closes).
+  void sweep().finally(next);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
     },
   };
 }
