@@ -8,10 +8,15 @@
  * nats.js ends a fetch after two missed heartbeats ("heartbeats missed", @nats-io/jetstream consumer.js
  * IdleHeartbeatMonitor, maxOut 2), so a new pull goes to the new leader within seconds.
  *
- * Why fetch and not consume: the client cannot withdraw a pull request. Once unsubscribed, whatever the server
- * still delivers to an open request of ours is lost to us and waits the ack wait; consume() even sends queued
- * re-pulls after close(). A fetch is one request whose end the client sees (filled, expired, or heartbeats
- * missed), so a stopping worker can let it end before it hands messages back (see worker.ts).
+ * Why fetch and not consume: consume() sends queued re-pulls even after close(); a fetch is one request, whose
+ * end the client sees (filled, expired, or heartbeats missed).
+ *
+ * How a pull ends on stop: by draining its subscription (UNSUB, then PING; what arrives before the PONG is still
+ * taken), never by a bare unsubscribe. The client cannot withdraw a pull request, and a message the server had
+ * already sent to it — unread in our socket, say, in a worker that was busy or frozen when told to stop — would
+ * be dropped by the client after a bare unsubscribe and wait the whole ack wait. After the drain the server
+ * knows the request's inbox has no interest and drops the request instead of delivering to it (nats-server
+ * consumer.go, nextWaiting), so what the worker hands back (nak) goes to another worker's pull at once.
  */
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "../log.ts";
@@ -22,16 +27,34 @@ export const PULL_EXPIRES_MS = 5_000;
 export const PULL_HEARTBEAT_MS = 1_000;
 /** Pause before pulling again after a failed pull (no leader yet, NATS reconnecting). */
 const PULL_RETRY_MS = 250;
+/** Longest a stopping pull waits for the server's PONG (NATS unreachable): then it is closed outright. */
+const DRAIN_WAIT_MS = 2_000;
+
+/** What endFetch uses of a fetch's subscription (nats-core's Subscription). */
+type FetchSubscription = { drain(): Promise<void>; isClosed(): boolean; isDraining(): boolean };
+
+/**
+ * End a fetch, taking what the server sent before it learned of the end (see the module comment). The fetch's
+ * subscription is nats.js's (PullConsumerMessagesImpl.sub; its iterator ends once a draining subscription
+ * closes): without one, or if NATS does not answer in time, the fetch is closed outright.
+ */
+function endFetch(fetch: ConsumerMessages): void {
+  const sub = (fetch as unknown as { sub?: FetchSubscription }).sub;
+  if (sub?.isDraining()) return;
+  if (!sub || sub.isClosed()) return void fetch.close();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((_, reject) => timer = setTimeout(reject, DRAIN_WAIT_MS));
+  Promise.race([sub.drain(), late]).catch(() => fetch.close()).finally(() => clearTimeout(timer));
+}
 
 export type Puller = {
   /** Messages from successive fetches, until `stop()` and the last fetch has ended. */
   messages: AsyncIterable<JsMsg>;
   /**
-   * Pull no more. `now`: also end the open fetch at once (when nothing will be handed back, an unfilled request
-   * left on the server costs nothing we hold); otherwise the open fetch runs to its end, which comes at once
-   * under load (the request is filled) and within PULL_EXPIRES_MS otherwise.
+   * Pull no more and end the open fetch: `messages` still yields what the server had sent to it, then ends
+   * (within a round trip to NATS, at most DRAIN_WAIT_MS).
    */
-  stop(now: boolean): void;
+  stop(): void;
 };
 
 /** Pull up to `batch` messages per fetch from `consumer`. */
@@ -49,7 +72,7 @@ export function createPuller(consumer: Consumer, batch: number, log: Logger): Pu
           expires: PULL_EXPIRES_MS,
           idle_heartbeat: PULL_HEARTBEAT_MS,
         });
-        if (stopped) void current.close();
+        if (stopped) endFetch(current);
         for await (const msg of current) {
           if (failing > 0) {
             log.info("pulling from the consumer again", { failed_pulls: failing });
@@ -73,10 +96,10 @@ export function createPuller(consumer: Consumer, batch: number, log: Logger): Pu
 
   return {
     messages: pull(),
-    stop(now) {
+    stop() {
       stopped = true;
       wake();
-      if (now) void current?.close();
+      if (current) endFetch(current);
     },
   };
 }
