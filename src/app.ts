@@ -4,7 +4,6 @@
  * start dependencies first and stop in reverse order; every role shares the same registry, topology and NATS
  * connection.
  */
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { TimeoutError } from "@nats-io/transport-node";
 import type { Check } from "./api/app.ts";
@@ -36,7 +35,7 @@ import type { Logger } from "./log.ts";
 import type { Registry } from "./registry/types.ts";
 import { createDeadLetters } from "./lifecycle/dead_letters.ts";
 import { createStatusFinder } from "./lifecycle/status.ts";
-import { connectNats, type Nats } from "./stream/connect.ts";
+import { connectJetStream, connectNats, type Nats } from "./stream/connect.ts";
 import { EMBEDDED_NATS, requireNoSecurity } from "./stream/nats_options.ts";
 import { ensureTopology, viewCluster } from "./stream/ensure.ts";
 import { answerPresence } from "./stream/presence.ts";
@@ -108,7 +107,7 @@ const MODULES: Record<ModuleName, Module> = {
         await embedded?.stop();
         throw new ConfigError(tooLarge);
       }
-      rt.nats = { ...nats, js: jetstream(nats.nc), jsm: await jetstreamManager(nats.nc) };
+      rt.nats = { ...nats, ...await connectJetStream(nats.nc, rt.log) };
       return async () => {
         await nats.nc.drain();
         await embedded?.stop();

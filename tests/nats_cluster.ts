@@ -60,8 +60,19 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-/** Start `n` clustered JetStream servers on loopback (`jetstreamConfig`: extra lines, e.g. max_file_store). */
-export async function startNatsCluster(n = 3, jetstreamConfig = ""): Promise<NatsCluster> {
+/** What startNatsCluster waits for: a meta leader (default), or only each launched node accepting clients. */
+export type ClusterStart = { until?: "meta leader" | "listening"; launch?: number };
+
+/**
+ * Start `n` clustered JetStream servers on loopback (`jetstreamConfig`: extra lines, e.g. max_file_store).
+ * `launch` starts only that many of them (the rest can be `restart`ed); `until: "listening"` returns as soon
+ * as each accepts clients, before the cluster has elected its meta leader (a role starting with the cluster).
+ */
+export async function startNatsCluster(
+  n = 3,
+  jetstreamConfig = "",
+  { until: ready = "meta leader", launch: count = n }: ClusterStart = {},
+): Promise<NatsCluster> {
   const dir = await mkdtemp(join(tmpdir(), "nomnom-cluster-"));
   const specs = [];
   for (let i = 0; i < n; i++) {
@@ -117,7 +128,7 @@ export async function startNatsCluster(n = 3, jetstreamConfig = ""): Promise<Nat
     await Promise.all(nodes.map((x) => halt(x.name, "SIGTERM")));
     await rm(dir, { recursive: true, force: true });
   };
-  for (const spec of specs) launch(spec.name);
+  for (const spec of specs.slice(0, count)) launch(spec.name);
   const cluster: NatsCluster = {
     nodes,
     url: nodes.map((x) => x.url).join(","),
@@ -137,6 +148,12 @@ export async function startNatsCluster(n = 3, jetstreamConfig = ""): Promise<Nat
     logs: showLogs,
   };
   try {
+    if (ready === "listening") {
+      await Promise.all(
+        [...children.values()].map((c) => c.waitForLog(/Server is ready/, { timeoutMs: 30_000 })),
+      );
+      return cluster;
+    }
     await until(
       "a JetStream meta leader",
       async () => {

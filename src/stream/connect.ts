@@ -21,6 +21,8 @@ import { type Logger, redact } from "../log.ts";
 import { SETTINGS } from "../settings.ts";
 import { explainConnectError } from "./nats_errors.ts";
 import { createNatsPlan, named, type NatsAuth, type NatsPlan, type NatsSecurity } from "./nats_options.ts";
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { isJetStreamError, JS_CODES } from "./jetstream_codes.ts";
 
 /** A NATS connection and whether it is up right now (false while reconnecting). */
 export type Nats = { nc: NatsConnection; isConnected(): boolean };
@@ -156,4 +158,68 @@ export function isNatsUnavailable(error: unknown): boolean {
   return error instanceof TimeoutError || error instanceof ConnectionError ||
     error instanceof ClosedConnectionError || error instanceof DrainingConnectionError ||
     error instanceof NoRespondersError || error instanceof RequestError;
+}
+
+/**
+ * A JetStream request that got no answer, saying which request and from where. Still a nats.js TimeoutError,
+ * so callers that branch on "NATS did not answer" keep doing so; its bare message was only "timeout".
+ */
+export class JetStreamTimeoutError extends TimeoutError {
+  constructor(message: string, cause: unknown) {
+    super({ cause });
+    this.name = "JetStreamTimeoutError";
+    this.message = message;
+  }
+}
+
+/** Longest a starting role waits for JetStream to answer: a fresh cluster elects its meta leader in seconds. */
+export const JETSTREAM_WAIT_MS = 30_000;
+
+/** True for the answers of a JetStream that is not ready yet: none in time, or "temporarily unavailable". */
+export function isJetStreamElecting(error: unknown): boolean {
+  return error instanceof TimeoutError || isJetStreamError(error, JS_CODES.temporarilyUnavailable);
+}
+
+/**
+ * The JetStream clients of `nc`, once JetStream answers ($JS.API.INFO). A cluster answers JetStream API
+ * requests only once it has elected its meta leader: until then a request gets no answer at all (or 10008),
+ * so a role started together with a fresh cluster used to exit with nothing but "timeout". Waits at most
+ * `waitMs`, then names what did not answer. A server without JetStream fails at once, as before.
+ */
+export async function connectJetStream(
+  nc: NatsConnection,
+  log: Logger,
+  waitMs = JETSTREAM_WAIT_MS,
+): Promise<{ js: JetStreamClient; jsm: JetStreamManager }> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const started = Date.now();
+  for (let delay = 250, tries = 1;; delay = Math.min(delay * 2, 2_000), tries++) {
+    try {
+      await jsm.getAccountInfo();
+      if (tries > 1) {
+        log.info("JetStream answers", { server: nc.getServer(), waited_ms: Date.now() - started });
+      }
+      return { js: jetstream(nc), jsm };
+    } catch (error) {
+      if (!isJetStreamElecting(error)) throw error;
+      if (Date.now() + delay - started > waitMs) {
+        throw new JetStreamTimeoutError(
+          `JetStream at ${nc.getServer()} did not answer its account info request ($JS.API.INFO) within ` +
+            `${Math.round(waitMs / 1000)} s (${tries} tries, last: ${(error as Error).message}). A NATS ` +
+            `cluster answers JetStream requests only once it has elected a meta leader, which needs a majority ` +
+            `of its servers up and routed to each other: check that they run with the same cluster name and ` +
+            `routes, and that JetStream is enabled on each.`,
+          error,
+        );
+      }
+      if (tries === 1) {
+        log.warn("JetStream does not answer yet (a cluster electing its meta leader?); waiting", {
+          server: nc.getServer(),
+          wait_ms: waitMs,
+          error,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }

@@ -4,8 +4,10 @@
  * several may start at once.
  */
 import type { JetStreamApiError, JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import { TimeoutError } from "@nats-io/transport-node";
 import type { Logger } from "../log.ts";
 import { isJetStreamError, JS_CODES } from "./jetstream_codes.ts";
+import { isJetStreamElecting, JetStreamTimeoutError } from "./connect.ts";
 import { type ManagedConsumer, type ManagedStream, storageReservation, type Topology } from "./topology.ts";
 
 /**
@@ -71,19 +73,27 @@ export async function ensureTopology(
 const ELECTION_WAIT_MS = 15_000;
 
 /**
- * Run a JetStream API call, retrying while the cluster answers "temporarily unavailable" (10008): right after
- * a node restarts or a stream changes its replicas, a role starting then would otherwise fail for nothing.
+ * Run the JetStream API call `what` (e.g. `stream info "ns_ingest"`), retrying while the cluster answers
+ * "temporarily unavailable" (10008) or not at all (a timeout): right after a node restarts or a stream changes
+ * its replicas, a role starting then would otherwise fail for nothing. Every call here is idempotent (a create
+ * that took effect but whose answer was lost finds its result on the next try). A last timeout says which call.
  */
-async function whileElecting<T>(call: () => Promise<T>): Promise<T> {
+async function whileElecting<T>(what: string, call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + ELECTION_WAIT_MS;
-  for (let delay = 100;; delay = Math.min(delay * 2, 2_000)) {
+  for (let delay = 100, tries = 1;; delay = Math.min(delay * 2, 2_000), tries++) {
     try {
       return await call();
     } catch (error) {
-      if (!isJetStreamError(error, JS_CODES.temporarilyUnavailable) || Date.now() + delay > deadline) {
-        throw error;
+      if (isJetStreamElecting(error) && Date.now() + delay <= deadline) {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        continue;
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (!(error instanceof TimeoutError) || error instanceof JetStreamTimeoutError) throw error;
+      throw new JetStreamTimeoutError(
+        `JetStream did not answer ${what} (${tries} tries in ${ELECTION_WAIT_MS / 1000} s): a NATS cluster ` +
+          `without a leader for it (servers down or not routed to each other), or a server too busy to answer.`,
+        error,
+      );
     }
   }
 }
@@ -141,13 +151,17 @@ async function ensureStream(
   log: Logger,
 ): Promise<void> {
   for (let attempt = 0;; attempt++) {
-    const live = await whileElecting(() => jsm.streams.info(wanted.name)).catch((error) => {
-      if (isJetStreamError(error, JS_CODES.streamNotFound)) return undefined;
-      throw error;
-    });
+    const live = await whileElecting(`stream info "${wanted.name}"`, () => jsm.streams.info(wanted.name))
+      .catch((error) => {
+        if (isJetStreamError(error, JS_CODES.streamNotFound)) return undefined;
+        throw error;
+      });
     if (!live) {
       try {
-        await whileElecting(() => jsm.streams.add(wanted as Partial<StreamConfig> & { name: string }));
+        await whileElecting(
+          `stream create "${wanted.name}"`,
+          () => jsm.streams.add(wanted as Partial<StreamConfig> & { name: string }),
+        );
         log.info("created stream", {
           stream: wanted.name,
           subjects: wanted.subjects,
@@ -189,8 +203,9 @@ async function ensureStream(
       );
     }
     // A changed --stream-replicas lands here too: JetStream adds or removes copies of a live stream in place.
-    await whileElecting(() =>
-      jsm.streams.update(wanted.name, { ...live.config, ...wanted } as Partial<StreamConfig>)
+    await whileElecting(
+      `stream update "${wanted.name}"`,
+      () => jsm.streams.update(wanted.name, { ...live.config, ...wanted } as Partial<StreamConfig>),
     ).catch(
       (error) => {
         if (isJetStreamError(error, ...PLACEMENT_FAILED)) {
@@ -211,7 +226,10 @@ async function ensureConsumer(
 ): Promise<void> {
   const { stream, ...config } = wanted;
   for (let attempt = 0;; attempt++) {
-    const live = await whileElecting(() => jsm.consumers.info(stream, config.durable_name!)).catch(
+    const live = await whileElecting(
+      `consumer info "${config.durable_name}" of stream "${stream}"`,
+      () => jsm.consumers.info(stream, config.durable_name!),
+    ).catch(
       (error) => {
         if (isJetStreamError(error, JS_CODES.consumerNotFound)) return undefined;
         throw error;
@@ -219,7 +237,10 @@ async function ensureConsumer(
     );
     if (!live) {
       try {
-        await whileElecting(() => jsm.consumers.add(stream, config));
+        await whileElecting(
+          `consumer create "${config.durable_name}" on stream "${stream}"`,
+          () => jsm.consumers.add(stream, config),
+        );
         log.info("created consumer", { stream, consumer: config.durable_name });
         return;
       } catch (error) {
@@ -238,7 +259,10 @@ async function ensureConsumer(
           `Delete the consumer (its position and pending acks are lost) or use another --namespace.`,
       );
     }
-    await whileElecting(() => jsm.consumers.update(stream, config.durable_name!, config));
+    await whileElecting(
+      `consumer update "${config.durable_name}" of stream "${stream}"`,
+      () => jsm.consumers.update(stream, config.durable_name!, config),
+    );
     log.warn("reconciled consumer that drifted", {
       consumer: config.durable_name,
       changed: describe(drifts),
