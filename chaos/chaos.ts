@@ -144,7 +144,22 @@ await writeFile(
   ) +
     "\n",
 );
-console.log(`\nwritten to ${file}`);
+// The same table as Markdown beside the JSON, for the README and docs to point at.
+const markdown = [
+  `# nomnom chaos, ${quick ? "quick" : "full"} run on ${binary ? "the Bun binary" : runtime}`,
+  "",
+  `${new Date().toISOString()}, ${machine}, ${messages} messages a scenario, ${seconds} s in all. ` +
+  "Stall and settle times come from a machine whose 2 cores are shared with other work: they show how a " +
+  "fault is recovered from, not how fast an unloaded system is.",
+  "",
+  `| ${header.join(" | ")} |`,
+  `| ${header.map((_, i) => i === 0 || i === header.length - 1 ? "---" : "---:").join(" | ")} |`,
+  ...table.slice(1).map((row) => `| ${row.join(" | ")} |`),
+  ...results.filter((r) => r.violations.length > 0).map((r) => `\n${r.scenario}: ${r.violations.join("; ")}`),
+  "",
+].join("\n");
+await writeFile(file.replace(/\.json$/, ".md"), markdown);
+console.log(`\nwritten to ${file} (and .md)`);
 if (results.every((r) => r.violations.length === 0)) await rm(logDir, { recursive: true, force: true });
 else console.log(`process logs kept in ${logDir}`);
 process.exit(results.every((r) => r.violations.length === 0) ? 0 : 1);
