@@ -150,6 +150,11 @@ async function ensureStream(
   cluster: ClusterView,
   log: Logger,
 ): Promise<void> {
+  // A cluster that has just elected its meta leader may still be waiting for its last servers to join: a
+  // replicated stream finds "no suitable peers" (10005) for a few seconds, so placement is retried that long
+  // (even when the connection has seen enough servers: routed is not yet a JetStream peer). A cluster that is
+  // really too small is named after that wait.
+  const joinDeadline = Date.now() + ELECTION_WAIT_MS;
   for (let attempt = 0;; attempt++) {
     const live = await whileElecting(`stream info "${wanted.name}"`, () => jsm.streams.info(wanted.name))
       .catch((error) => {
@@ -184,6 +189,14 @@ async function ensureStream(
               `Use another --namespace (NOMNOM_NAMESPACE), or delete the other stream.`,
             { cause: error },
           );
+        }
+        const replicated = (wanted.num_replicas ?? 1) > 1;
+        if (
+          isJetStreamError(error, JS_CODES.clusterNoPeers) && replicated && Date.now() + 500 < joinDeadline
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          attempt--;
+          continue;
         }
         if (isJetStreamError(error, ...PLACEMENT_FAILED)) {
           throw placementError(error, wanted, topology, cluster);
