@@ -21,6 +21,16 @@ function tlsBlock(certs: TestCertificates, server = certs.server, verify = false
     `verify: ${verify}\ntimeout: 2 }`;
 }
 
+// Under load, the TLS alert of a server refusing a certificate can arrive after nats.js has given up on that
+// socket and surface here as an uncaught "received fatal alert: BadCertificate" (Deno's node:tls), failing the
+// whole file (seen 1 run in 2 with the suite beside it). It belongs to a refusal these tests already assert;
+// any other uncaught error still fails them.
+globalThis.addEventListener("error", (event) => {
+  if (/received fatal alert/.test(String((event.error as Error)?.message ?? event.message))) {
+    event.preventDefault();
+  }
+});
+
 /** Connect with nomnom's settings (flags, as a user gives them); returns the server's INFO, then closes. */
 async function connectWith(url: string, flags: string[] = []) {
   const config = loadConfig([`--nats-url=${url}`, ...flags], {});
