@@ -13,8 +13,11 @@ export type IssuedCert = { certFile: string; keyFile: string; cert: string; key:
 
 /** A CA that issues server certificates. */
 export type TestCa = IssuedCert & {
-  /** A certificate for `names` (subjectAltName entries: `IP:127.0.0.1`, `DNS:localhost`) signed by this CA. */
-  issue(name: string, names: string[]): Promise<IssuedCert>;
+  /**
+   * A certificate for `names` (subjectAltName entries: `IP:127.0.0.1`, `DNS:localhost`; none for a client)
+   * signed by this CA, for a server or (mutual TLS) a client.
+   */
+  issue(name: string, names: string[], usage?: "serverAuth" | "clientAuth"): Promise<IssuedCert>;
 };
 
 export type TestPki = AsyncDisposable & { dir: string; ca(name: string): Promise<TestCa> };
@@ -51,7 +54,7 @@ export async function createTestPki(): Promise<TestPki> {
       const ca = await read(dir, base);
       return {
         ...ca,
-        async issue(leaf, names) {
+        async issue(leaf, names, usage = "serverAuth") {
           const out = `${leaf}-${++serial}`;
           await openssl([
             ...[
@@ -69,7 +72,8 @@ export async function createTestPki(): Promise<TestPki> {
           const ext = join(dir, `${out}.ext`);
           await writeFile(
             ext,
-            `subjectAltName=${names.join(",")}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`,
+            `${names.length > 0 ? `subjectAltName=${names.join(",")}\n` : ""}basicConstraints=CA:FALSE\n` +
+              `extendedKeyUsage=${usage}\n`,
           );
           await openssl([
             ...["x509", "-req", "-in", `${out}.csr`, "-CA", ca.certFile, "-CAkey", ca.keyFile, "-days", "2"],
