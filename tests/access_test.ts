@@ -9,15 +9,10 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { accessFor, ROUTE_ACCESS, type RouteAccess } from "../src/api/access.ts";
-import { createApi } from "../src/api/app.ts";
+import { createOfflineApi } from "../src/api/offline_api.ts";
 import { SWAGGER_ASSETS } from "../src/api/docs.ts";
 import { createOpsRoutes } from "../src/api/ops.ts";
-import { createDashboardRoutes } from "../src/dashboard/routes.ts";
-import { createHub } from "../src/dashboard/hub.ts";
-import type { Sql } from "../src/db/connect.ts";
-import type { DeadLetters } from "../src/lifecycle/dead_letters.ts";
-import { createLogger, silentLogger } from "../src/log.ts";
-import { createMetrics } from "../src/observability/metrics.ts";
+import { createLogger } from "../src/log.ts";
 import { createTempDir, createTestEnv, request, TPCH, waitForStatus } from "./harness.ts";
 
 const ORDER = JSON.parse(await readFile(TPCH + "example_order.json", "utf8"));
@@ -43,26 +38,7 @@ async function keysFile(dir: string): Promise<string> {
 async function servedRoutes(): Promise<{ api: Set<string>; ops: Set<string> }> {
   const { loadRegistry } = await import("../src/registry/load.ts");
   const registry = await loadRegistry(TPCH + "entities");
-  const metrics = createMetrics("api", "test");
-  const ops = { readiness: () => Promise.resolve([]), metrics, stats: () => Promise.resolve({}) };
-  const app = createApi({
-    registry,
-    publisher: { publish: () => Promise.resolve({ seq: 1, duplicate: false }) },
-    statuses: { find: () => Promise.resolve(new Map()), bodySha256: () => Promise.resolve(undefined) },
-    deadLetters: {} as DeadLetters,
-    ops,
-    metrics,
-    log: silentLogger,
-    version: "test",
-    limits: { messageBytes: 1 << 20, batchBytes: 1 << 20 },
-    dashboard: createDashboardRoutes({
-      hub: createHub({ read: () => Promise.resolve({}), log: silentLogger }),
-      registry,
-      sql: {} as Sql,
-      namespace: "test",
-      version: "test",
-    }),
-  });
+  const { app, ops } = createOfflineApi(registry);
   const list = (routes: { method: string; path: string }[]) =>
     new Set(
       routes.filter((r) => r.method !== "ALL" && !r.path.includes("*")).map((r) => `${r.method} ${r.path}`),

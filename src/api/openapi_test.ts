@@ -1,17 +1,11 @@
 import assert from "node:assert/strict";
 import SwaggerParser from "@apidevtools/swagger-parser";
-import { silentLogger } from "../log.ts";
-import { createMetrics } from "../observability/metrics.ts";
 import { loadRegistry } from "../registry/load.ts";
-import type { DeadLetters } from "../lifecycle/dead_letters.ts";
 import { createSampleMessage } from "../registry/sample.ts";
-import { createApi } from "./app.ts";
-import { createDashboardRoutes } from "../dashboard/routes.ts";
-import { createHub } from "../dashboard/hub.ts";
-import type { Sql } from "../db/connect.ts";
 import { SWAGGER_ASSETS } from "./docs.ts";
 import { accessFor } from "./access.ts";
 import { createOpenApiDocument } from "./openapi.ts";
+import { createOfflineApi } from "./offline_api.ts";
 
 type Json = Record<string, unknown>;
 
@@ -19,27 +13,7 @@ const registry = await loadRegistry(
   new URL("../../tests/fixtures/nomnom-tpch/entities", import.meta.url).pathname,
 );
 
-function api() {
-  const metrics = createMetrics("api", "test");
-  return createApi({
-    registry,
-    publisher: { publish: () => Promise.resolve({ seq: 1, duplicate: false }) },
-    statuses: { find: () => Promise.resolve(new Map()), bodySha256: () => Promise.resolve(undefined) },
-    deadLetters: {} as DeadLetters,
-    ops: { readiness: () => Promise.resolve([]), metrics, stats: () => Promise.resolve({}) },
-    metrics,
-    log: silentLogger,
-    version: "1.2.3",
-    limits: { messageBytes: 1 << 20, batchBytes: 1 << 20 },
-    dashboard: createDashboardRoutes({
-      hub: createHub({ read: () => Promise.resolve({}), log: silentLogger }),
-      registry,
-      sql: {} as Sql,
-      namespace: "test",
-      version: "1.2.3",
-    }),
-  });
-}
+const api = () => createOfflineApi(registry, "1.2.3").app;
 
 Deno.test("the OpenAPI document is valid OpenAPI 3.1 with one request schema per entity", async () => {
   const app = api();
