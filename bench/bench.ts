@@ -14,11 +14,14 @@
  *      status rows over several day partitions), against the same drain into empty tables
  *   R  start → /ready of each role against the live services (median of 3 starts), and its RSS when idle;
  *      with --binary=./nomnom also the compiled binary's
+ *   E  the embedded demo (PGlite and a nats-server child, no URLs): first start on an empty data dir and a
+ *      restart on it, start → /ready (median of 3), and the slowest /health while a 2 s query runs in its
+ *      database (asked every 10 ms); with --binary also the binary's
  *
  * Prints one table with the ratios 3÷M and 3÷A, 4÷A, 5÷C and 5÷B, G÷5 and writes the same as JSON under bench/results/. Every phase
  * checks that nothing was lost (by id where the bench made the ids, by count where wrk did: wrk does not count
  * requests still in flight when it stops, so the stream may hold a few more than it reports, never fewer).
- * `--only=A,B,M,C,3,4,5,G,6,R` runs some phases (ratios need their baseline in the same run).
+ * `--only=A,B,M,C,3,4,5,G,6,R,E` runs some phases (ratios need their baseline in the same run).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -132,10 +135,11 @@ const ratiosOf = (value: number, ...baselines: [string, number | undefined][]) =
 
 type Started = { child: ChildProcess; url: () => Promise<string>; out: () => string; err: () => string };
 
-function startNomnom(args: string[], rt = runtime): Started {
+function startNomnom(args: string[], rt = runtime, env: Record<string, string> = {}): Started {
   // Bun runs with the JSC settings the image sets (ENV BUN_JSC_* in the Dockerfile), so that the figures are
   // the image's.
-  return startProcess(commands[rt as NomnomRuntime]!, args);
+  const command = commands[rt as NomnomRuntime]!;
+  return startProcess({ ...command, env: { ...command.env, ...env } }, args);
 }
 
 /** A baseline script of bench/ on the bench's runtime (the binary's runtime is Bun). */
@@ -180,6 +184,32 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The slowest /health of the demo on `port` while `SELECT pg_sleep(2)` runs in its embedded database (reached
+ * through the banner's psql URL, as a person would): PGlite's own thread must keep the API answering.
+ */
+async function healthDuringSlowQuery(port: number, banner: string): Promise<number> {
+  const dbUrl = banner.match(/psql +psql '([^']+)'/)?.[1];
+  if (!dbUrl) throw new Error("the demo's banner has no psql line");
+  const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    let running = true;
+    const query = db`SELECT pg_sleep(2)`.finally(() => running = false);
+    let slowest = 0;
+    while (running) {
+      const asked = performance.now();
+      const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+      if (!ok) throw new Error("/health failed while the slow query ran");
+      slowest = Math.max(slowest, performance.now() - asked);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await query;
+    return round(slowest, 1);
+  } finally {
+    await db.end();
+  }
 }
 
 async function rssMb(pid: number): Promise<number> {
@@ -663,6 +693,60 @@ try {
       log(`R ${role} ${rt}: ${round(times[1], 0)} ms`);
     }
     for (const s of t.streams) await jsm.streams.delete(s.name);
+  }
+
+  // ---------- E: the embedded demo ----------
+  if (runs("E")) {
+    const runtimes: string[] = binary ? [runtime, "binary"] : [runtime];
+    for (const rt of runtimes) {
+      const label = rt === "binary" ? "bun binary" : rt;
+      const first: number[] = [];
+      const again: number[] = [];
+      let healthMax = 0;
+      for (let i = 0; i < 3; i++) {
+        const dataDir = await mkdtemp(join(work, "demo-"));
+        for (const times of [first, again]) {
+          const port = await freePort();
+          const started = performance.now();
+          const p = startNomnom(
+            ["--role=all", `--port=${port}`, `--ops-port=${await freePort()}`, `--data-dir=${dataDir}`],
+            rt,
+            { NATS_URL: "", DATABASE_URL: "", NOMNOM_SHUTDOWN_DRAIN_MS: "0" },
+          );
+          for (;;) {
+            const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+            if (ok) break;
+            if (p.child.exitCode !== null) throw new Error(`the demo exited: ${p.err().slice(-500)}`);
+            if (performance.now() - started > 60_000) throw new Error("the demo was not ready within 60 s");
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          times.push(performance.now() - started);
+          if (times === again && i === 0) healthMax = await healthDuringSlowQuery(port, p.out());
+          await stopNomnom(p.child);
+        }
+        await rm(dataDir, { recursive: true, force: true });
+      }
+      for (const [name, times] of [["first start (empty data dir)", first], ["restart", again]] as const) {
+        times.sort((a, b) => a - b);
+        rows.push({
+          name: `E  embedded demo (${label}), ${name} → /ready`,
+          msgs_per_s: 0,
+          p50_ms: round(times[1], 0),
+          note: "p50 of 3 starts",
+        });
+      }
+      rows.push({
+        name: `E  embedded demo (${label}), slowest /health during a 2 s query`,
+        msgs_per_s: 0,
+        p99_ms: round(healthMax, 1),
+        note: "the slowest of /health asked every 10 ms while pg_sleep(2) ran in the embedded database",
+      });
+      log(
+        `E ${label}: first ${round(first[1], 0)} ms, restart ${
+          round(again[1], 0)
+        } ms, /health ≤ ${healthMax} ms`,
+      );
+    }
   }
 
   // ---------- report ----------

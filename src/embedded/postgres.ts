@@ -23,7 +23,12 @@ type Embedded = { assets: PgliteAssets; thread: string };
 /** The Blobs of the binary's files, read into memory (a file-backed Blob may not cross to another thread). */
 async function copyAssets(assets: PgliteAssets): Promise<PgliteAssets> {
   const read = async (b: Blob) => new Blob([await b.arrayBuffer()]);
-  return { wasm: await read(assets.wasm), initdb: await read(assets.initdb), data: await read(assets.data) };
+  return {
+    wasm: await read(assets.wasm),
+    initdb: await read(assets.initdb),
+    data: await read(assets.data),
+    template: await read(assets.template),
+  };
 }
 
 /**
@@ -83,7 +88,12 @@ async function startServer(dataDir: string, log: Logger): Promise<EmbeddedPostgr
       }. Move that directory away to start afresh, or pass --database-url to use a PostgreSQL server.`,
     );
   }
-  log.info("embedded postgres ready", { data_dir: dir, address: answer.address, ms: answer.ms });
+  log.info("embedded postgres ready", {
+    data_dir: dir,
+    address: answer.address,
+    ms: answer.ms,
+    created: answer.created,
+  });
   return {
     url: `postgres://postgres@${answer.address}/postgres`,
     async stop() {

@@ -5,19 +5,32 @@
  * row counts) froze the API and the worker with it. Here it blocks only this thread; the main thread talks to it
  * over pglite-socket's loopback port, like to any PostgreSQL.
  *
+ * A new database is not made by initdb, which in WebAssembly takes 6–20 s here: an empty data dir is filled from
+ * pgdata_template.tar.gz, the data directory PGlite's own initdb made (build/pglite_template.ts), in about a
+ * second. A marker file says an unpack is under way, so a start killed halfway starts afresh next time.
+ *
  * Protocol: the main thread posts `{ type: "start", dir, assets? }` once, then `{ type: "stop" }`; this thread
- * answers `{ type: "ready", address, ms }` or `{ type: "failed", message }`, and `{ type: "stopped" }`.
+ * answers `{ type: "ready", address, ms, created }` or `{ type: "failed", message }`, and `{ type: "stopped" }`.
  */
-import type { PGliteOptions } from "@electric-sql/pglite";
+import { existsSync } from "node:fs";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { PGlite, PGliteOptions } from "@electric-sql/pglite";
 
-/** PGlite's own files, as Blobs, when the compiled binary embeds them (see build/bun_main.ts). */
-export type PgliteAssets = { wasm: Blob; initdb: Blob; data: Blob };
+/** PGlite's own files and the data dir template, as Blobs, when the compiled binary embeds them (build/bun_main.ts). */
+export type PgliteAssets = { wasm: Blob; initdb: Blob; data: Blob; template: Blob };
+
+/** How the database came to be: opened as it was, unpacked from the template, or made by initdb (fallback). */
+export type Created = "existing" | "template" | "initdb";
 
 export type ThreadRequest = { type: "start"; dir: string; assets?: PgliteAssets } | { type: "stop" };
 export type ThreadAnswer =
-  | { type: "ready"; address: string; ms: number }
+  | { type: "ready"; address: string; ms: number; created: Created }
   | { type: "failed"; message: string }
   | { type: "stopped" };
+
+/** In the data dir while the template is unpacked: found at a start, that unpack did not finish. */
+const UNPACKING = ".nomnom-unpacking";
 
 type WorkerScope = {
   onmessage: ((event: MessageEvent<ThreadRequest>) => void) | null;
@@ -27,11 +40,47 @@ const scope = globalThis as unknown as WorkerScope;
 
 async function assetOptions(assets?: PgliteAssets): Promise<Partial<PGliteOptions>> {
   if (!assets) return {};
+  // Compiled once here: a fallback to initdb after a failed unpack creates PGlite a second time.
   return {
     pgliteWasmModule: await WebAssembly.compile(await assets.wasm.arrayBuffer()),
     initdbWasmModule: await WebAssembly.compile(await assets.initdb.arrayBuffer()),
     fsBundle: assets.data,
   };
+}
+
+async function template(assets?: PgliteAssets): Promise<Blob> {
+  if (assets) return assets.template;
+  return new Blob([await readFile(new URL("./pgdata_template.tar.gz", import.meta.url))]);
+}
+
+/** Open the database in `dir`, creating it from the template when `dir` holds none (initdb if that fails). */
+async function open(dir: string, assets?: PgliteAssets): Promise<{ db: PGlite; created: Created }> {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const options = await assetOptions(assets);
+  const marker = join(dir, UNPACKING);
+  if (existsSync(marker)) await emptyDir(dir);
+  if (existsSync(join(dir, "PG_VERSION"))) {
+    return { db: await PGlite.create(dir, options), created: "existing" };
+  }
+  if ((await readdir(dir)).length > 0) {
+    // Not a database and not empty: initdb there says what is wrong better than an unpack over it would.
+    return { db: await PGlite.create(dir, options), created: "initdb" };
+  }
+  await writeFile(marker, "");
+  try {
+    const db = await PGlite.create(dir, { ...options, loadDataDir: await template(assets) });
+    await rm(marker);
+    return { db, created: "template" };
+  } catch {
+    // A template PGlite cannot read (made by another version: build/pglite_template.ts says how to renew it)
+    // costs only time: the database is made the slow way.
+    await emptyDir(dir);
+    return { db: await PGlite.create(dir, options), created: "initdb" };
+  }
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
 }
 
 let stop: (() => Promise<void>) | undefined;
@@ -44,11 +93,10 @@ scope.onmessage = async ({ data }) => {
   }
   const started = performance.now();
   try {
-    const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([
-      import("@electric-sql/pglite"),
+    const [{ db, created }, { PGLiteSocketServer }] = await Promise.all([
+      open(data.dir, data.assets),
       import("@electric-sql/pglite-socket"),
     ]);
-    const db = await PGlite.create(data.dir, await assetOptions(data.assets));
     const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 4 });
     await server.start();
     stop = async () => {
@@ -59,6 +107,7 @@ scope.onmessage = async ({ data }) => {
       type: "ready",
       address: server.getServerConn(),
       ms: Math.round(performance.now() - started),
+      created,
     });
   } catch (error) {
     scope.postMessage({ type: "failed", message: (error as Error).message ?? String(error) });
