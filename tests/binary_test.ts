@@ -23,6 +23,8 @@ Deno.test("the compiled binary runs the demo alone in an empty directory, and ap
     await using demo = startNomnom(["--port=0", "--shutdown-drain-ms=0"], { binary, cwd: dir });
     const api = await apiUrl(demo);
     assert.match(demo.stdout(), /data dir .*\.nomnom — embedded PostgreSQL \(PGlite\) and NATS/);
+    // The template is inside the binary: the empty data dir was unpacked from it, not made by initdb.
+    assert.match(demo.stderr(), /"embedded postgres ready".*"created":"template"/);
     const registry = await loadRegistry(join(ROOT, "entities"));
     // The README's curl posts entities/examples/order.json; the banner's curl a sample made from the entities.
     const example = JSON.parse(await readFile(join(ROOT, "entities/examples/order.json"), "utf8"));
