@@ -2,13 +2,15 @@
  * No cluster runs here, so deploy/kubernetes/ is checked against the program: it is exactly what
  * `nomnom kubernetes` renders, every object validates against the Kubernetes and KEDA schemas, kustomize renders
  * both overlays, every env var is a nomnom setting, the KEDA trigger names the topology's stream and consumer,
- * grace periods cover drain + shutdown, NATS can hold what the streams reserve, and secrets are only referenced.
+ * grace periods cover drain + shutdown, NATS can hold what the streams reserve, secrets are only referenced, and
+ * the migrate Job is renamed whenever its (immutable) pod template changes.
  * (tests/kubernetes_roles_test.ts asks the running roles and NATS for the ports and probe paths.)
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readdir, readFile, writeFile } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
@@ -20,7 +22,13 @@ import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1";
 import { describeSettings, loadConfig } from "../src/config.ts";
 import { readEntityFiles } from "../src/cli/kubernetes.ts";
 import { NATS_ACCOUNT, NATS_PORTS } from "../src/kubernetes/nats.ts";
-import { overlayContext, type OverlayName, OVERLAYS, renderKubernetes } from "../src/kubernetes/render.ts";
+import {
+  overlayContext,
+  type OverlayName,
+  OVERLAYS,
+  type RenderInputs,
+  renderKubernetes,
+} from "../src/kubernetes/render.ts";
 import { loadRegistry } from "../src/registry/load.ts";
 import { ENVELOPE_BYTES, storageReservation } from "../src/stream/topology.ts";
 import { VERSION } from "../src/version.ts";
@@ -206,6 +214,70 @@ Deno.test("grace periods cover the configured drain and shutdown timeout, and th
       assert.ok(s.containers[0].resources.requests && s.containers[0].resources.limits.memory);
     }
   }
+});
+
+/**
+ * The migrate Job each overlay of `files` deploys, with its pod template as JSON: kubectl's rendering (settings
+ * and entities ConfigMaps named by their hash, prod's patches applied), or where kubectl is missing the base's
+ * template with the settings.env and entities that kustomize would hash into it.
+ */
+async function migrateJobs(files: Map<string, string>): Promise<Record<OverlayName, [string, string]>> {
+  const out = {} as Record<OverlayName, [string, string]>;
+  const dir = await mkdtemp(join(tmpdir(), "nomnom-k8s-job-"));
+  try {
+    for (const [path, text] of files) {
+      await mkdir(dirname(join(dir, path)), { recursive: true });
+      await writeFile(join(dir, path), text);
+    }
+    for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+      if (hasKubectl) {
+        const objects = parseObjects(
+          execFileSync("kubectl", ["kustomize", join(dir, "overlays", overlay)], { encoding: "utf8" }),
+        );
+        const job = objects.find((o) => o.kind === "Job") as Any;
+        out[overlay] = [job.metadata.name, JSON.stringify(job.spec.template)];
+      } else {
+        const job = parseObjects(files.get("base/migrate.yaml")!)[0] as Any;
+        const inputs = [...files].filter(([p]) =>
+          p.startsWith("base/entities/") || p === `overlays/${overlay}/settings.env`
+        );
+        out[overlay] = [job.metadata.name, JSON.stringify([job.spec.template, inputs])];
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+Deno.test("the migrate Job gets a new name whenever its pod template changes: Kubernetes refuses to change a Job's template", async () => {
+  const entities = await readEntityFiles(join(ROOT, "entities"));
+  const render = (extra: Partial<RenderInputs>) =>
+    renderKubernetes({ config, registry, entities, version: VERSION, ...extra });
+  const before = await migrateJobs(rendered);
+  assert.deepEqual(
+    await migrateJobs(render({})),
+    before,
+    "the same inputs, the same Job: re-applying is a no-op",
+  );
+  const changes: Record<string, Partial<RenderInputs>> = {
+    "a setting (--batch-size=1000)": { config: loadConfig(["--batch-size=1000"], {}) },
+    "the image": { image: "registry.example/nomnom:0.1.0" },
+    "an entity": {
+      entities: entities.map((e, i) => i === 0 ? { ...e, text: `# edited\n${e.text}` } : e),
+    },
+    "--https": { https: true },
+  };
+  for (const [change, extra] of Object.entries(changes)) {
+    const after = await migrateJobs(render(extra));
+    for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
+      const [[oldName, oldTemplate], [newName, newTemplate]] = [before[overlay], after[overlay]];
+      if (newTemplate === oldTemplate) continue; // nothing of the Job's pods changed: the same Job is right
+      assert.notEqual(newName, oldName, `${overlay}: ${change} changes the Job's pod template, so its name`);
+    }
+  }
+  const changed = await migrateJobs(render(changes["a setting (--batch-size=1000)"]));
+  assert.notEqual(changed.prod[1], before.prod[1], "a setting reaches the Job's pods (its ConfigMap)");
 });
 
 Deno.test("each NATS server can reserve what the streams ask for, and nats-server accepts the configuration", async () => {

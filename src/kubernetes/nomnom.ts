@@ -3,6 +3,7 @@
  * the KEDA ScaledObject that scales it on the consumer's lag) and the migrate Job. Names, ports, grace periods
  * and the KEDA trigger come from the config and the topology the pods themselves will load, never typed twice.
  */
+import { createHash } from "node:crypto";
 import type { IDeployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IHorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import type { IJob } from "kubernetes-models/batch/v1/Job";
@@ -32,8 +33,11 @@ export type NomnomInputs = {
   topology: Topology;
   /** The nomnom image the pods run. */
   image: string;
-  /** Short hash of the entities and the version: names the migrate Job of one schema. */
-  schemaHash: string;
+  /**
+   * What the overlays put into the pods besides these objects (the version, the entities, each overlay's
+   * settings and patches), as one string: the migrate Job's name carries its hash with its own template's.
+   */
+  overlayInputs: string;
   /** How KEDA reads the consumer's lag: the NATS monitoring endpoint and account the NATS manifests serve. */
   nats: { monitoringEndpoint: string; account: string };
 };
@@ -295,10 +299,11 @@ export function workerManifests(inputs: NomnomInputs): Manifest[] {
 }
 
 /**
- * The migrate Job, one per schema: its name carries the hash of the entities and the version, so a rollout
- * with a schema change creates a new Job and a rollout without one re-applies the same, finished Job. It cannot
- * race the pods: every migration (the Job's and each role's own at start) takes PostgreSQL's advisory lock, and
- * runs only additive changes.
+ * The migrate Job. Kubernetes refuses an apply that changes a Job's pod template, so its name carries a hash of
+ * everything that template is made of (its own spec, the version, the entities, each overlay's settings and
+ * patches): a rollout that changes any of them, a schema change among them, creates a new Job, and a rollout
+ * without one re-applies the same, finished Job. It cannot race the pods: every migration (the Job's and each
+ * role's own at start) takes PostgreSQL's advisory lock, and runs only additive changes.
  */
 export function migrateManifests(inputs: NomnomInputs): Manifest[] {
   const volumes: IVolume[] = [];
@@ -308,7 +313,7 @@ export function migrateManifests(inputs: NomnomInputs): Manifest[] {
   const job: IJob = {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: { name: `${NAMES.migrate}-${inputs.schemaHash}`, labels },
+    metadata: { name: NAMES.migrate, labels },
     spec: {
       backoffLimit: 6,
       activeDeadlineSeconds: 600,
@@ -328,10 +333,13 @@ export function migrateManifests(inputs: NomnomInputs): Manifest[] {
       },
     },
   };
+  const hash = createHash("sha256").update(JSON.stringify([job.spec, inputs.overlayInputs])).digest("hex");
+  job.metadata!.name = `${NAMES.migrate}-${hash.slice(0, 10)}`;
   return [{
     object: job,
     comments: {
-      "metadata.name": "hash of the entities and the nomnom version: a new schema, a new Job",
+      "metadata.name": "hash of its pod template, the version, the entities and the overlays' settings: a " +
+        "Job's template cannot change, so a rollout that changes any of them creates a new Job",
       "spec.ttlSecondsAfterFinished": "kept a week for its log, then removed",
     },
   }];

@@ -5,7 +5,6 @@
  * load, and everything the manifests compute (KEDA names, grace periods, NATS storage) is computed from the
  * config those pods will load from it. Pure: the caller reads the entities and writes the files.
  */
-import { createHash } from "node:crypto";
 import type { INamespace } from "kubernetes-models/v1/Namespace";
 import { Document, isMap, isScalar, isSeq, type Node } from "yaml";
 import { type Config, describeSetting, loadConfig } from "../config.ts";
@@ -125,9 +124,6 @@ export function overlaySettings(
 export function renderKubernetes(inputs: RenderInputs): Map<string, string> {
   const files = new Map<string, string>();
   const entities = [...inputs.entities].sort((a, b) => a.name.localeCompare(b.name));
-  const schemaHash = createHash("sha256")
-    .update(JSON.stringify([inputs.version, entities]))
-    .digest("hex").slice(0, 10);
   const overlays = { dev: overlayContext(inputs, "dev"), prod: overlayContext(inputs, "prod") };
   // The base is rendered from prod's config; what only prod sets (the PostgreSQL CA) is patched in by prod.
   // The base is the same for both overlays: only replicas and NATS_URL differ, and nothing in it depends on them.
@@ -135,7 +131,15 @@ export function renderKubernetes(inputs: RenderInputs): Map<string, string> {
     config: overlays.prod.config,
     topology: overlays.prod.topology,
     image: inputs.image ?? defaultImage(inputs.version),
-    schemaHash,
+    // What reaches the migrate Job's pods from outside the base (its settings ConfigMap, entities, prod's patch).
+    overlayInputs: JSON.stringify([
+      inputs.version,
+      entities,
+      overlays.dev.env,
+      overlays.prod.env,
+      POSTGRES_CA.volume,
+      POSTGRES_CA.mount,
+    ]),
     nats: { monitoringEndpoint: natsMonitoringEndpoint(), account: NATS_ACCOUNT },
   };
 
