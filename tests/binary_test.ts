@@ -3,7 +3,7 @@
  * embedded defaults, and as separate api and worker processes against the live NATS and PostgreSQL.
  */
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadRegistry } from "../src/registry/load.ts";
 import { createSampleMessage } from "../src/registry/sample.ts";
@@ -57,9 +57,22 @@ Deno.test("the compiled binary runs the demo alone in an empty directory, and ap
     assert.equal(orphans.stdout.trim(), "", "no nats-server left behind");
   }
 
-  // 2. Separate api and worker processes of the same binary on the live services.
-  const worker = env.spawn("worker", [], { binary, cwd: dir });
-  const api = env.spawn("api", [], { binary, cwd: dir });
+  // 2. Separate api and worker processes of the same binary on the live services, each in an empty working
+  // dir with an empty HOME and TMPDIR: the Kubernetes pods run them on a read-only root with no writable volume.
+  const scratch: Record<string, string> = {};
+  for (const role of ["worker", "api"]) {
+    for (const d of ["cwd", "home", "tmp"]) {
+      scratch[`${role}-${d}`] = join(dir, `${role}-${d}`);
+      await mkdir(scratch[`${role}-${d}`]);
+    }
+  }
+  const split = (role: string) => ({
+    binary,
+    cwd: scratch[`${role}-cwd`],
+    env: { HOME: scratch[`${role}-home`], TMPDIR: scratch[`${role}-tmp`] },
+  });
+  const worker = env.spawn("worker", [], split("worker"));
+  const api = env.spawn("api", [], split("api"));
   const url = await apiUrl(api);
   // The image's HEALTHCHECK (no role): nothing on the API port, so it finds the worker on its ops port.
   const opsPort = (await worker.waitForLog(/"worker ops listening".*"url":"http:\/\/[^"]*:(\d+)"/))[1];
@@ -74,6 +87,9 @@ Deno.test("the compiled binary runs the demo alone in an empty directory, and ap
   assert.equal(items, 2);
   await api.stop();
   await worker.stop();
+  for (const [name, path] of Object.entries(scratch)) {
+    assert.deepEqual(await readdir(path), [], `${name}: the split roles write no file`);
+  }
 });
 
 Deno.test("the binary embeds exactly the example entities of entities/", async () => {

@@ -88,7 +88,8 @@ function container(
     env: [{ name: "DATABASE_URL_FILE", value: DATABASE.path("url") }],
     ports,
     // Read-only root and no writable volume: the split roles write no file (the binary, run as api and worker,
-    // leaves its working dir, TMPDIR and HOME empty); only --role=all's embedded services use --data-dir.
+    // leaves its working dir, TMPDIR and HOME empty: tests/binary_test.ts); only --role=all's embedded services
+    // use --data-dir.
     securityContext: containerSecurity(),
   };
   attach(c, volumes, [
