@@ -186,6 +186,14 @@ Deno.test("the KEDA trigger names the stream and consumer of the topology and th
     const conf = rendered.get(`overlays/${overlay}/nats.conf`)!;
     assert.match(conf, new RegExp(`^http_port: ${port}$`, "m"));
     assert.match(conf, /^server_name: \$POD_NAME/m, "server_name is the pod name, as KEDA assumes");
+    // With no_advertise (no connect_urls), KEDA takes the first label of each route host in /varz, asks
+    // <label>.<endpoint host> for /jsz and keeps the server whose name is the consumer's leader: each label
+    // must be a pod's name, so that the name is the pod's DNS name under the headless Service.
+    const routes = /routes: \[(.*)\]/.exec(conf)?.[1].split(", ") ?? [];
+    assert.deepEqual(
+      routes.map((r) => new URL(r).hostname.split(".")[0]),
+      routes.map((_, i) => `${nats.metadata.name}-${i}`),
+    );
     assert.ok(
       nats.spec.template.spec.containers[0].env.some((e: Any) =>
         e.name === "POD_NAME" && e.valueFrom.fieldRef.fieldPath === "metadata.name"
@@ -291,8 +299,8 @@ Deno.test("each NATS server can reserve what the streams ask for, and nats-serve
     const { perServer, total, servers } = storageReservation(topology);
     const nats = find(objects, "StatefulSet", "nats");
     assert.ok(
-      maxFileStore > perServer,
-      `${overlay}: max_file_store ${maxFileStore} > ${perServer} reserved per server`,
+      maxFileStore >= perServer * 1.25,
+      `${overlay}: max_file_store ${maxFileStore} ≥ ${perServer} reserved per server + 25 % headroom`,
     );
     assert.ok(maxFileStore * nats.spec.replicas >= total, "the cluster holds every replica");
     assert.ok(nats.spec.replicas >= servers, `${overlay}: ${servers} replicas need as many NATS servers`);
