@@ -132,20 +132,80 @@ Deno.test({
   },
 });
 
-Deno.test("every object of both overlays validates against the Kubernetes and KEDA schemas", () => {
+/**
+ * Fields of `object` that its schema does not name. kubernetes-models' validators check types and required
+ * fields but let unknown fields through, which `kubectl apply` (strict field validation) refuses. Each validator
+ * reads every property its schema names and enumerates only maps (labels, a trigger's metadata), so a key of an
+ * object it neither read nor enumerated is unknown to the schema.
+ */
+function unknownFields(Model: (typeof MODELS)[string], object: unknown): string[] {
+  const read = new Map<object, { path: string; keys: Set<PropertyKey>; map: boolean }>();
+  const wrap = (value: unknown, path: string): unknown => {
+    if (!value || typeof value !== "object") return value;
+    if (!read.has(value)) read.set(value, { path, keys: new Set(), map: false });
+    return new Proxy(value, {
+      get(target, key) {
+        read.get(target)!.keys.add(key);
+        const child = Reflect.get(target, key);
+        return typeof key === "string" ? wrap(child, `${path}.${key}`) : child;
+      },
+      ownKeys(target) {
+        read.get(target)!.map = true;
+        return Reflect.ownKeys(target);
+      },
+    });
+  };
+  try {
+    Model.prototype.validate.call(wrap(object, ""));
+  } catch {
+    // Type errors are the plain validation's to report; here only the fields it read count.
+  }
+  return [...read].filter(([node, { map }]) => !Array.isArray(node) && !map)
+    .flatMap(([node, { path, keys }]) =>
+      Object.keys(node).filter((k) => !keys.has(k)).map((k) => `${path}.${k}`.slice(1))
+    );
+}
+
+Deno.test("every object of both overlays validates against the Kubernetes and KEDA schemas, with no field they do not name", () => {
   for (const overlay of Object.keys(OVERLAYS) as OverlayName[]) {
     for (const object of overlayObjects(overlay)) {
       const Model = MODELS[`${object.apiVersion}/${object.kind}`];
       assert.ok(Model, `${overlay}: ${object.apiVersion} ${object.kind} has a schema to check against`);
-      assert.doesNotThrow(
-        () => new Model(object).validate(),
-        `${overlay}: ${object.kind} ${object.metadata.name}`,
-      );
+      const name = `${overlay}: ${object.kind} ${object.metadata.name}`;
+      assert.doesNotThrow(() => new Model(object).validate(), name);
+      assert.deepEqual(unknownFields(Model, object), [], `${name}: fields its schema does not name`);
     }
   }
   assert.throws(() =>
     new Deployment({ metadata: { name: "x" }, spec: { replicas: "two" } } as Any).validate()
   );
+  // What the plain validation lets through, and this check does not.
+  const deployment = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "x", labels: { any: "label" } },
+    spec: {
+      selector: {},
+      replica: 2,
+      template: { spec: { containers: [{ name: "a", image: "b", imagePullPolicyy: "Always" }] } },
+    },
+  };
+  assert.doesNotThrow(() => new Deployment(deployment as Any).validate());
+  assert.deepEqual(unknownFields(Deployment, deployment), [
+    "spec.replica",
+    "spec.template.spec.containers.0.imagePullPolicyy",
+  ]);
+  const scaledObject = {
+    apiVersion: "keda.sh/v1alpha1",
+    kind: "ScaledObject",
+    metadata: { name: "w" },
+    spec: {
+      scaleTargetRef: { name: "w" },
+      maxReplicas: 3,
+      triggers: [{ type: "nats-jetstream", metadata: { stream: "s", anything: "x" } }],
+    },
+  };
+  assert.deepEqual(unknownFields(ScaledObject, scaledObject), ["spec.maxReplicas"]);
 });
 
 Deno.test("every env var of a nomnom container is a nomnom setting, and settings.env loads as the overlay's config", () => {
