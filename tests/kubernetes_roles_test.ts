@@ -1,21 +1,26 @@
 /**
- * The manifests against the running program: the ports and probe paths of the API and worker containers are
- * the ones the roles serve (started with the overlay's settings), the NATS probes are answered by nats-server,
- * the entities ConfigMap passes `nomnom validate`, and the migrate Job's command migrates a database given as
- * DATABASE_URL_FILE, as the pod mounts it.
+ * The manifests against the running program: the API and worker containers' ports are the overlay config's and
+ * their probe paths are answered by the running roles, the NATS probes by nats-server, three servers with prod's
+ * max_file_store place prod's R3 streams, the entities ConfigMap passes `nomnom validate`, and the migrate Job's
+ * command migrates a database given as DATABASE_URL_FILE, as the pod mounts it.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { loadConfig } from "../src/config.ts";
 import { readEntityFiles } from "../src/cli/kubernetes.ts";
 import { renderKubernetes } from "../src/kubernetes/render.ts";
+import { silentLogger } from "../src/log.ts";
 import { loadRegistry } from "../src/registry/load.ts";
+import { ensureTopology, viewCluster } from "../src/stream/ensure.ts";
+import { createTopology } from "../src/stream/topology.ts";
 import { VERSION } from "../src/version.ts";
 import { runNomnom } from "./child.ts";
-import { createTempDir, createTestEnv } from "./harness.ts";
+import { createTempDir, createTestEnv, waitFor } from "./harness.ts";
 import { startNatsCluster } from "./nats_cluster.ts";
 import { createTestPki } from "./test_certs.ts";
 
@@ -133,6 +138,34 @@ Deno.test("nats-server answers the NATS StatefulSet's probes on its monitoring p
         assert.equal(response.status, 200, `${node.name} ${probe.path}: ${await response.text()}`);
       }
     }
+  }
+});
+
+Deno.test("three nats-servers with prod's max_file_store place prod's R3 streams and consumer", async () => {
+  const conf = Deno.readTextFileSync(join(DEPLOY, "overlays/prod/nats.conf"));
+  const maxFileStore = /^\s*max_file_store: (\d+)$/m.exec(conf)![1];
+  const prod = Object.fromEntries(
+    Deno.readTextFileSync(join(DEPLOY, "overlays/prod/settings.env")).split("\n")
+      .filter((l) => l && !l.startsWith("#")).map((
+        l,
+      ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  const topology = createTopology(loadConfig([], prod), await loadRegistry(join(ROOT, "entities")));
+  await using cluster = await startNatsCluster(3, `max_file_store: ${maxFileStore}`);
+  const nc = await connect({ servers: cluster.url.split(",") });
+  try {
+    await waitFor("the connection to learn of all three servers", () => nc.info?.connect_urls?.length === 3);
+    const jsm = await jetstreamManager(nc);
+    await ensureTopology(jsm, topology, silentLogger, viewCluster(nc.info));
+    for (const stream of topology.streams) {
+      const info = await jsm.streams.info(stream.name);
+      assert.equal(info.config.num_replicas, 3, stream.name);
+      assert.equal(info.config.max_bytes, stream.max_bytes, `${stream.name} reserves what prod configures`);
+    }
+    const consumer = await jsm.consumers.info(topology.consumer.stream, topology.consumer.durable_name!);
+    assert.equal(consumer.config.num_replicas, 3);
+  } finally {
+    await nc.close();
   }
 });
 
