@@ -177,3 +177,80 @@ Deno.test("a client that never reads cannot hold up the others or grow its buffe
     await server.shutdown();
   }
 });
+
+Deno.test("one poll feeds every open page: ten clients do not read the database ten times", async () => {
+  let reads = 0;
+  const hub = createHub({
+    read: () => Promise.resolve({ n: ++reads }),
+    log: silentLogger,
+    intervalMs: 20,
+    epoch: "e1",
+  });
+  try {
+    const clients = Array.from({ length: 10 }, () => follow(hub.open()));
+    const started = Date.now();
+    await new Promise((r) => setTimeout(r, 400));
+    await until("every client has the latest", () => clients.every((c) => c.events.at(-1)?.data === reads));
+    // A poller per client would read ten times as often; timers under load only ever fire later.
+    const most = Math.ceil((Date.now() - started) / 20) + 1;
+    assert.ok(reads <= most, `${reads} reads in ${Date.now() - started} ms at one per 20 ms, for 10 clients`);
+    assert.ok(reads >= 2, "it polls");
+    await Promise.all(clients.map((c) => c.close()));
+    const stopped = hub.polls();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(hub.polls() <= stopped + 1, "no page open: no polling");
+  } finally {
+    hub.close();
+  }
+});
+
+Deno.test("on Bun's listener too (the binary), a client that never reads is closed at its bound and the others keep receiving", async () => {
+  const root = new URL("../../", import.meta.url).pathname;
+  const dir = await Deno.makeTempDir({ prefix: "nomnom-hub-bun-" });
+  const script = `${dir}/slow.ts`;
+  // hub.ts and serve.ts import nothing at run time, so Bun runs them from a temp dir.
+  await Deno.writeTextFile(
+    script,
+    `import { createHub } from ${JSON.stringify(`${root}src/dashboard/hub.ts`)};
+import { serveHttp } from ${JSON.stringify(`${root}src/api/serve.ts`)};
+import { connect } from "node:net";
+const max = 256 * 1024;
+let n = 0;
+const big = (i: number) => String(i).padEnd(128 * 1024, ".");
+const log = { info() {}, warn() {} } as never;
+const hub = createHub({ read: async () => ({ a: big(++n), b: big(n) }), log, intervalMs: 10, stallMs: 300, maxBufferBytes: max });
+const server = await serveHttp(() => new Response(hub.open(), { headers: { "Content-Type": "text/event-stream" } }), "127.0.0.1", 0);
+const slow = connect(server.port, "127.0.0.1");
+slow.pause();
+slow.write("GET /events HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n");
+const reader = (await fetch("http://127.0.0.1:" + server.port + "/events")).body!.getReader();
+let received = 0;
+(async () => { for (;;) { const r = await reader.read(); if (r.done) return; received += r.value.length; } })();
+let peak = 0, blocked = false;
+const start = Date.now();
+while (Date.now() - start < 15_000 && !(blocked && hub.clients().length === 1)) {
+  for (const c of hub.clients()) (peak = Math.max(peak, c.queuedBytes), blocked ||= c.blockedMs > 0);
+  await new Promise((r) => setTimeout(r, 10));
+}
+const atClose = received;
+await new Promise((r) => setTimeout(r, 300));
+console.log(JSON.stringify({ blocked, clients: hub.clients().length, peak, max, more: received > atClose }));
+hub.close();
+slow.destroy();
+await server.close();
+process.exit(0);
+`,
+  );
+  try {
+    const out = await new Deno.Command(`${root}node_modules/.bin/bun`, { args: [script], cwd: dir }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    const r = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+    assert.equal(r.blocked, true, "Bun's stream applies backpressure to the hub (its queue fills)");
+    assert.equal(r.clients, 1, "the slow client was closed");
+    assert.ok(r.peak <= r.max + 2 * 130 * 1024, `peak queue ${r.peak} bytes`);
+    assert.equal(r.more, true, "the reading client still receives");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
