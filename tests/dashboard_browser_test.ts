@@ -89,7 +89,12 @@ Deno.test({
       }
       await waitForStatus(env.sql, ids, "completed");
       await waitText(page, '[data-entity="Order"] [data-count="completed"] .v', "3");
+      await waitText(page, '[data-entity="Order"] [data-count="accepted"] .v', "3");
       await waitText(page, '[data-entity="Order"] [data-table="order_line_items"] b', "6");
+      assert.match(
+        await page.locator('[data-entity="Order"] [data-testid=rate]').textContent() ?? "",
+        /^completed [\d.]+\/s now, at most [\d.]+\/s in the last 10 min$/,
+      );
       await page.click('[data-tab="data"]');
       await page.selectOption("[data-testid=data-entity]", "Order");
       await page.waitForFunction(() =>

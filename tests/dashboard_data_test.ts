@@ -89,6 +89,11 @@ Deno.test("the feed shows the backlog with no worker connected, then the worker 
     (o) => o.pipeline?.workers.length === 1 && o.entities.find((e) => e.name === "Order")?.completed === 3,
   );
   assert.equal(done.pipeline!.pending, 0);
+  assert.equal(
+    done.entities.find((e) => e.name === "Order")!.accepted,
+    3,
+    "from PostgreSQL, every replica's",
+  );
   assert.equal(done.entities.find((e) => e.name === "Order")!.tables[0].rows, 3);
 });
 

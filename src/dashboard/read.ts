@@ -179,6 +179,8 @@ export function createDashboardReader(deps: ReadDeps): FeedReader {
         const n = (status: string) => statuses ? s?.[status] ?? 0 : null;
         return {
           name: e.name,
+          // Whichever replica accepted them: every message with a status row (kept --status-retention-days).
+          accepted: statuses ? Object.values(s ?? {}).reduce((sum, k) => sum + k, 0) : null,
           completed: n("completed"),
           retrying: n("retrying"),
           dlq: n("dlq"),

@@ -23,9 +23,10 @@ import { descendantsOf, readRows, ROWS_PAGE, tableColumns } from "./rows.ts";
 
 export type DashboardDeps = { hub: Hub; registry: Registry; sql: Sql; namespace: string; version: string };
 
+// An empty icon: without one the browser asks for /favicon.ico, a 404 in the console of every page load.
 const PAGE = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nomnom dashboard</title><link rel="stylesheet" href="/dashboard/assets/dashboard.css"></head>
+<title>nomnom dashboard</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/dashboard/assets/dashboard.css"></head>
 <body><div id="app"></div><script type="module" src="/dashboard/assets/dashboard.js"></script></body></html>`;
 
 /** Build the dashboard's sub-app. */

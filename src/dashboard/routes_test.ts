@@ -59,6 +59,7 @@ Deno.test("the page loads nothing from elsewhere, and the sample route gives eac
   try {
     const html = await (await app.request("/")).text();
     assert.doesNotMatch(html, /https?:\/\//, "no CDN: it works offline");
+    assert.match(html, /<link rel="icon" href="data:,">/, "no request for /favicon.ico (a 404)");
     for (const path of ["/assets/dashboard.js", "/assets/dashboard.css"]) {
       const r = await app.request(path);
       assert.equal(r.status, 200, path);

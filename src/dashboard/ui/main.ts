@@ -223,6 +223,8 @@ function renderCards() {
     byId("entities"),
     o.entities.map((e) => {
       const r = state.rates?.series[e.name];
+      // The last full bucket (the current one is still filling) and the highest of the ten minutes.
+      const perSecond = r ? r.completed.slice(0, -1).map((v) => v / state.rates!.bucket_seconds) : [];
       return h(
         "div",
         { class: "panel card", "data-entity": e.name },
@@ -230,7 +232,16 @@ function renderCards() {
           "div",
           { class: "panel-title" },
           e.name,
-          h("span", { class: "dim small" }, `accepted here ${count(e.accepted_here)}`),
+          h(
+            "span",
+            {
+              class: "dim small",
+              title: "accepted: messages with a status in PostgreSQL, whichever API replica took them; " +
+                "here: taken by this API process since it started",
+            },
+            h("span", { "data-count": "accepted" }, "accepted ", h("b", { class: "v" }, count(e.accepted))),
+            ` · here ${count(e.accepted_here)}`,
+          ),
         ),
         h(
           "div",
@@ -240,8 +251,14 @@ function renderCards() {
           stat("retrying", e.retrying, "retrying", e.retrying ? "warn" : ""),
           stat("dead", e.dlq, "dlq", e.dlq ? "bad" : ""),
         ),
+        r ? sparkline(perSecond, "c-completed") : null,
         r
-          ? sparkline(r.completed.slice(0, -1).map((v) => v / state.rates!.bucket_seconds), "c-completed")
+          ? h(
+            "div",
+            { class: "small dim", "data-testid": "rate" },
+            `completed ${rate(perSecond.at(-1) ?? 0)}/s now, at most ${rate(Math.max(0, ...perSecond))}/s ` +
+              `in the last ${Math.round((perSecond.length * state.rates!.bucket_seconds) / 60)} min`,
+          )
           : null,
         h(
           "div",
@@ -260,6 +277,11 @@ function renderCards() {
       );
     }),
   );
+}
+
+/** A per-second rate, short: 12, 3.4, 0.1. */
+function rate(v: number): string {
+  return String(+v.toFixed(v >= 10 ? 0 : 1));
 }
 
 function renderChart(r: Rates) {

@@ -15,6 +15,8 @@ export type Overview = {
   namespace: string;
   entities: {
     name: string;
+    /** Messages of the entity with a status row, from every replica (all statuses). */
+    accepted: number | null;
     completed: number | null;
     retrying: number | null;
     dlq: number | null;
