@@ -3,9 +3,10 @@
  * The dashboard as an operator uses it, in a real browser (Debian's chromium driven by playwright-core): the
  * page follows orders posted over HTTP without a reload, shows a message the database rejects in the
  * dead-letter view, replays it from the page once the cause is fixed, and reconnects by itself when the API
- * restarts; with API keys, it asks for one, names a scope the key lacks and forgets it; and Swagger UI's
- * Authorize and Try it out with a key. It saves a screenshot (NOMNOM_DASHBOARD_SCREENSHOT=path, else a temp dir; docs/dashboard.png is
- * one).
+ * restarts; posts a message from the form's sample, pages to older rows, filters dead letters by entity, error
+ * and time, drops one and replays all that match; with API keys, it asks for one, names a scope the key lacks
+ * and forgets it; and Swagger UI's Authorize and Try it out with a key. It saves a screenshot
+ * (NOMNOM_DASHBOARD_SCREENSHOT=path, else a temp dir; docs/dashboard.png is one).
  */
 import assert from "node:assert/strict";
 import { mkdtemp, writeFile } from "node:fs/promises";
@@ -13,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { chromium, type Page } from "playwright-core";
-import { createTempDir, createTestEnv, post, waitForStatus } from "./harness.ts";
+import { createTempDir, createTestEnv, post, waitFor, waitForStatus } from "./harness.ts";
 
 const ENTITIES = new URL("../entities", import.meta.url).pathname;
 /** Debian's chromium: this machine cannot download Playwright's own browser build. */
@@ -167,6 +168,156 @@ Deno.test({
       assert.deepEqual(problems, []);
     } catch (error) {
       // What the page showed when it went wrong is the first thing to look at.
+      const shot = join(await mkdtemp(join(tmpdir(), "nomnom-dashboard-failed-")), "failed.png");
+      await page?.screenshot({ path: shot }).catch(() => {});
+      throw new Error(`${(error as Error).message}\nscreenshot: ${shot}\n${problems.join("\n")}`, {
+        cause: error,
+      });
+    } finally {
+      await browser.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "from the page: post a message from the sample, page to older rows, filter dead letters by entity, " +
+    "error and time, drop one and replay all that match",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await using env = await createTestEnv({ entities: ENTITIES });
+    const browser = await chromium.launch(CHROMIUM);
+    const problems: string[] = [];
+    let page: Page | undefined;
+    try {
+      await env.start("worker");
+      const api = await env.start("api");
+      page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+      page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+      page.on("dialog", (dialog) => dialog.accept()); // the confirm() of drop and replay-all
+      await page.goto(`${api.url}/dashboard#post`);
+      await page.waitForSelector('[data-testid=conn][data-state="live"]');
+
+      // The form starts from the registry's sample of the entity and posts it as it stands.
+      await page.selectOption("#post-entity", "Order");
+      await page.waitForFunction(() =>
+        (document.querySelector("#post-body") as HTMLTextAreaElement | null)?.value.includes('"line_items"')
+      );
+      const sample = JSON.parse(await page.inputValue("#post-body"));
+      assert.deepEqual(sample, await (await fetch(`${api.url}/dashboard/api/sample/Order`)).json());
+      await page.click("[data-testid=post-send]");
+      await page.waitForSelector("[data-testid=post-result].ok");
+      const posted = (await page.locator("[data-testid=post-result] a").textContent())!;
+      await waitForStatus(env.sql, posted, "completed");
+      await page.fill("#post-body", "{ not json");
+      await page.click("[data-testid=post-send]");
+      await page.waitForSelector("[data-testid=post-result].error");
+      assert.match(
+        await page.locator("[data-testid=post-result]").textContent() ?? "",
+        /^400: malformed JSON/,
+      );
+
+      // Eleven more orders: twelve rows, the live page holds the ten newest, "older" the other two.
+      const ids: string[] = [];
+      for (let i = 1; i <= 11; i++) {
+        ids.push((await post(`${api.url}/ingest/message/Order`, order(`SO-${i}`))).body.message_id as string);
+      }
+      await waitForStatus(env.sql, ids, "completed");
+      await page.click('[data-tab="data"]');
+      await page.selectOption("[data-testid=data-entity]", "Order");
+      const rowIds = () =>
+        page!.locator("[data-testid=rows-Order] > tbody > tr[data-row-id]").evaluateAll((rows) =>
+          rows.map((r) => (r as HTMLElement).dataset.rowId)
+        );
+      await page.waitForFunction(() =>
+        document.querySelector("[data-testid=rows-Order] tr[data-row-id='12']")
+      );
+      assert.deepEqual(await rowIds(), ["12", "11", "10", "9", "8", "7", "6", "5", "4", "3"]);
+      await page.click("[data-testid=older]");
+      await page.waitForFunction(() =>
+        document.querySelector("[data-testid=rows-Order] tr[data-row-id='2']")
+      );
+      assert.deepEqual(await rowIds(), ["2", "1"], "the next page starts where the live one ends");
+      await page.click("text=‹ newer");
+      await page.waitForFunction(() =>
+        document.querySelector("[data-testid=rows-Order] tr[data-row-id='12']")
+      );
+
+      // Three dead letters: two orders (one cause), one product (another).
+      await env.sql`ALTER TABLE orders ADD CONSTRAINT dashboard_flow_total CHECK (total < 1000)`;
+      await env.sql`ALTER TABLE products ADD CONSTRAINT dashboard_flow_stock CHECK (stock < 10)`;
+      const [big1, big2] = await Promise.all(
+        ["SO-BIG1", "SO-BIG2"].map(async (id) =>
+          (await post(`${api.url}/ingest/message/Order`, order(id, "5000.00"))).body.message_id as string
+        ),
+      );
+      const product = (await post(`${api.url}/ingest/message/Product`, {
+        sku: "MUG",
+        title: "Mug",
+        price: "9.90",
+        tags: null,
+        stock: 99,
+      })).body.message_id as string;
+      await waitForStatus(env.sql, [big1, big2, product], "dlq");
+      await page.click('[data-tab="dlq"]');
+      const listed = () =>
+        page!.locator("[data-testid=dlq-row]").evaluateAll((rows) =>
+          rows.map((r) => (r as HTMLElement).dataset.id).sort()
+        );
+      /** Set the filter, submit it and wait for the list to be `expected`. */
+      const filter = async (
+        f: { entity?: string; error?: string; since?: string; until?: string },
+        expected: string[],
+      ) => {
+        await page!.selectOption("[data-testid=dlq-entity]", f.entity ?? "");
+        await page!.fill("[data-testid=dlq-error]", f.error ?? "");
+        await page!.fill("[data-testid=dlq-since]", f.since ?? "");
+        await page!.fill("[data-testid=dlq-until]", f.until ?? "");
+        await page!.click("[data-testid=dlq-filter]");
+        await waitFor(`the dead letters ${JSON.stringify(f)}`, async () => {
+          const seen = await listed();
+          return JSON.stringify(seen) === JSON.stringify([...expected].sort()) || undefined;
+        }).catch(async (error) => {
+          throw new Error(`${error.message}; the page lists ${await listed()}`);
+        });
+      };
+      await filter({}, [big1, big2, product]);
+      await filter({ entity: "Product" }, [product]);
+      await filter({ error: "dashboard_flow_total" }, [big1, big2]);
+      // datetime-local takes the browser's local time, to the minute.
+      const local = (offsetMs: number) =>
+        page!.evaluate((offset) => {
+          const d = new Date(Date.now() + offset);
+          d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+          return d.toISOString().slice(0, 16);
+        }, offsetMs);
+      await filter({ since: await local(2 * 60_000) }, []);
+      await filter({ until: await local(-2 * 60_000) }, []);
+      await filter({ since: await local(-2 * 60_000), until: await local(2 * 60_000) }, [
+        big1,
+        big2,
+        product,
+      ]);
+
+      // Drop one order; then, the cause fixed, replay all that match the error: the other order only.
+      await filter({ error: "dashboard_flow_total" }, [big1, big2]);
+      await page.click(`[data-testid=dlq-row][data-id="${big1}"]`);
+      await page.waitForSelector("[data-testid=dlq-drop]");
+      await page.click("[data-testid=dlq-drop]");
+      await page.waitForSelector("[data-testid=dlq-notice].ok");
+      await waitForStatus(env.sql, big1, "dropped");
+      await waitFor("the dropped one gone from the list", async () => (await listed()).join() === big2);
+      await env.sql`ALTER TABLE orders DROP CONSTRAINT dashboard_flow_total`;
+      await page.click("[data-testid=dlq-replay-all]");
+      await page.waitForFunction(() =>
+        document.querySelector("[data-testid=dlq-notice].ok")?.textContent === "replayed 1 of 1"
+      );
+      await waitForStatus(env.sql, big2, "completed");
+      const [{ status }] = await env.sql`SELECT status FROM nomnom.messages WHERE message_id = ${product}`;
+      assert.equal(status, "dlq", "a dead letter the filter did not match stays");
+      await filter({}, [product]);
+      assert.deepEqual(problems, []);
+    } catch (error) {
       const shot = join(await mkdtemp(join(tmpdir(), "nomnom-dashboard-failed-")), "failed.png");
       await page?.screenshot({ path: shot }).catch(() => {});
       throw new Error(`${(error as Error).message}\nscreenshot: ${shot}\n${problems.join("\n")}`, {

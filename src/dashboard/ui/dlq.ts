@@ -142,9 +142,19 @@ export function createDlqView(state: ViewState, view: () => HTMLElement, openSta
           entities.map((e) => h("option", { value: e.name, selected: e.name === filter.entity }, e.name)),
         ),
         input("error", { placeholder: "error text (e.g. 23514)", "data-testid": "dlq-error", size: "28" }),
-        h("label", { class: "small dim" }, "since ", input("since", { type: "datetime-local" })),
-        h("label", { class: "small dim" }, "until ", input("until", { type: "datetime-local" })),
-        h("button", { type: "submit" }, "Filter"),
+        h(
+          "label",
+          { class: "small dim" },
+          "since ",
+          input("since", { type: "datetime-local", "data-testid": "dlq-since" }),
+        ),
+        h(
+          "label",
+          { class: "small dim" },
+          "until ",
+          input("until", { type: "datetime-local", "data-testid": "dlq-until" }),
+        ),
+        h("button", { type: "submit", "data-testid": "dlq-filter" }, "Filter"),
         h("button", {
           type: "button",
           class: "primary",
