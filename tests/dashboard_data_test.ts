@@ -1,8 +1,9 @@
 /**
  * The dashboard's figures and rows over live NATS and PostgreSQL: the feed shows the backlog before any worker
- * runs (and no worker, with NATS up), then the workers and the completions; the data routes give every value
- * exactly as PostgreSQL's text of it (checked against the server itself), page without gaps, and reach the
- * derived rows of a root whose key is a bigint and a timestamptz.
+ * runs (and no worker, with NATS up), then the workers and the completions; two API replicas show the same
+ * figures but their own "here"; PostgreSQL cut off shows as down with unknown counts; the data routes give
+ * every value exactly as PostgreSQL's text of it (checked against the server itself), page without gaps, and
+ * reach the derived rows of a root whose key is a bigint and a timestamptz.
  */
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
@@ -158,4 +159,55 @@ Deno.test("rows are PostgreSQL's own text of every value, paged without gaps, an
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).details.parameter, "before");
   assert.equal((await fetch(`${all.url}/dashboard/api/rows/Nope`)).status, 404);
+});
+
+Deno.test("two API replicas show the same figures, each its own 'here'; PostgreSQL cut off shows as down, then back", async () => {
+  await using env = await createTestEnv();
+  await env.start("worker");
+  const a = await env.start("api");
+  const b = await env.start("api");
+  const order = JSON.parse(
+    await Deno.readTextFile(new URL("./fixtures/nomnom-tpch/example_order.json", import.meta.url)),
+  );
+  const ids: string[] = [];
+  for (const [url, key] of [[a.url, "O1"], [a.url, "O2"], [b.url, "O3"]]) {
+    ids.push(
+      (await post(`${url}/ingest/message/Order`, { ...order, order_key: key })).body.message_id as string,
+    );
+  }
+  await waitForStatus(env.sql, ids, "completed");
+  const orders = (o: Overview) => o.entities.find((e) => e.name === "Order")!;
+  const settled = (o: Overview) =>
+    orders(o).completed === 3 && orders(o).accepted === 3 && o.pipeline?.ack_pending === 0 &&
+    o.pipeline.workers.length === 1;
+  const [oa, ob] = [
+    await overview(a.url, "3 completed on A", settled),
+    await overview(b.url, "on B", settled),
+  ];
+  assert.deepEqual(
+    [orders(oa).accepted_here, orders(ob).accepted_here],
+    [2, 1],
+    "per process, labelled 'here'",
+  );
+  // Everything else comes from NATS and PostgreSQL: the same on every replica.
+  const shared = (o: Overview) => ({
+    ...o,
+    process: undefined,
+    // The worker's open pull requests come and go between two reads.
+    pipeline: { ...o.pipeline, waiting_pulls: undefined },
+    entities: o.entities.map((e) => ({ ...e, accepted_here: undefined })),
+  });
+  assert.deepEqual(shared(oa), shared(ob));
+
+  await env.cutDatabase();
+  const down = await overview(
+    a.url,
+    "PostgreSQL down",
+    (o) => !o.health.postgres.ok && orders(o).completed === null,
+  );
+  assert.equal(down.health.nats.ok, true);
+  assert.equal(down.pipeline?.workers.length, 1, "NATS figures still come");
+  assert.equal(orders(down).tables[0].rows, null, "unknown, not a made-up 0");
+  await env.restoreDatabase();
+  await overview(a.url, "PostgreSQL back", (o) => o.health.postgres.ok && orders(o).completed === 3);
 });
