@@ -9,6 +9,7 @@ import { get } from "node:https";
 import { servesHttps } from "../api/server_tls.ts";
 import type { Config } from "../config.ts";
 import { ConfigError } from "../errors.ts";
+import { suggest } from "../suggest.ts";
 import { defineCommand } from "./command.ts";
 
 type Endpoint = "health" | "ready";
@@ -23,8 +24,14 @@ export const healthcheckCommand = defineCommand<Endpoint>({
   settings: ["role", "port", "ops-port", "tls-cert"],
   parse(positionals) {
     const [endpoint = "health", ...more] = positionals;
-    if (more.length > 0 || (endpoint !== "ready" && endpoint !== "health")) {
-      throw new ConfigError(`"nomnom healthcheck" takes "health" (default) or "ready".`);
+    if (more.length > 0) throw new ConfigError(`"nomnom healthcheck" takes "health" (default) or "ready".`);
+    if (endpoint !== "ready" && endpoint !== "health") {
+      throw new ConfigError(
+        `Unknown action "${endpoint}" of "nomnom healthcheck"${
+          suggest(endpoint, ["health", "ready"]) || "."
+        } ` +
+          `It takes "health" (default) or "ready".`,
+      );
     }
     return endpoint;
   },

@@ -57,7 +57,11 @@ function noArguments(command: Command, rest: string[]): undefined {
   return undefined;
 }
 
-/** The command name: the first positional, read with every flag any command knows (so values are skipped). */
+/**
+ * The command name: the first positional, read with every flag any command knows (so values are skipped). A word
+ * right after a flag no command knows is taken for that flag's value (`nomnom --prot 8080`), so the flag is what
+ * gets named, not "8080" as an unknown command.
+ */
 function firstPositional(argv: string[]): string | undefined {
   const all: Options = { ...GLOBAL };
   for (const c of COMMANDS) Object.assign(all, optionsOf(c));
@@ -68,7 +72,13 @@ function firstPositional(argv: string[]): string | undefined {
     strict: false,
     tokens: true,
   });
-  return tokens.find((t) => t.kind === "positional")?.value;
+  for (const [i, token] of tokens.entries()) {
+    if (token.kind !== "positional") continue;
+    const before = tokens[i - 1];
+    if (before?.kind === "option" && !(before.name in all) && before.value === undefined) continue;
+    return token.value;
+  }
+  return undefined;
 }
 
 function commandNamed(name: string): Command {

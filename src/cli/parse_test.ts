@@ -50,6 +50,12 @@ Deno.test("parseCommandLine() names an unknown command, action or flag with the 
   fails(["frobnicate"], /^Unknown command "frobnicate"\. Commands: run, validate/);
   fails(["dlq", "lst"], /^Unknown action "lst" of "nomnom dlq"; did you mean list\? Actions: list, show/);
   fails(["--prot=80"], /^Unknown flag --prot for "nomnom run"; did you mean --port\?/);
+  fails(["--prot", "80"], /^Unknown flag --prot for "nomnom run"; did you mean --port\?/);
+  fails(
+    ["--entitis", "shop", "validate"],
+    /^Unknown flag --entitis for "nomnom validate"; did you mean --entities\?/,
+  );
+  fails(["healthcheck", "raedy"], /^Unknown action "raedy" of "nomnom healthcheck"; did you mean ready\?/);
   fails(["dlq", "list", "--entitiy=Order"], /did you mean --entity\?/);
   fails(
     ["validate", "--colour"],
