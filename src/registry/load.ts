@@ -9,7 +9,15 @@ import { suggest } from "../suggest.ts";
 import { describeUnknownType, isScalar, parseFieldType } from "./field_types.ts";
 import type { EntityDecl, FieldDecl } from "./format.ts";
 import { createMessageSchema } from "./message_schema.ts";
-import { isIdentifier, isMetaColumn, type MetaColumn, pluralize, snakeCase } from "./names.ts";
+import {
+  DERIVED_META_COLUMNS,
+  isIdentifier,
+  isMetaColumn,
+  META_COLUMNS,
+  type MetaColumn,
+  pluralize,
+  snakeCase,
+} from "./names.ts";
 import { parseEntityFile } from "./parse_file.ts";
 import {
   type Column,
@@ -43,6 +51,8 @@ export async function loadRegistry(dir: string): Promise<Registry> {
 }
 
 type Draft = { decl: EntityDecl; file: string };
+
+const META_COLUMN_NAMES = [...Object.keys(META_COLUMNS), ...Object.keys(DERIVED_META_COLUMNS)].join(", ");
 
 /** Build the registry from file texts. Throws EntityDefinitionError listing every problem. */
 export function createRegistry(files: { path: string; text: string }[]): Registry {
@@ -279,9 +289,15 @@ function resolveStorage(
     columns = fields.filter((f) => isScalar(f.type)).map((f) => ({ ...f, doc: undefined }))
       .map(({ name, type, nullable }) => ({ name, type, nullable }));
   }
-  for (const c of columns) {
-    if (c.name === idColumn || isMetaColumn(c.name)) {
-      fail(`column "${c.name}" collides with a column nomnom adds`);
+  // Once per name: a field declared twice is already reported as a duplicate.
+  for (const name of new Set(columns.map((c) => c.name))) {
+    if (name === idColumn) {
+      fail(
+        `column "${name}" collides with a column nomnom adds (the table's identity column "${idColumn}"): ` +
+          `rename the field, or name that column with persistence.database.conformant_id_column`,
+      );
+    } else if (isMetaColumn(name)) {
+      fail(`column "${name}" collides with a column nomnom adds (${META_COLUMN_NAMES}): rename the field`);
     }
   }
 

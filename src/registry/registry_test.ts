@@ -333,3 +333,20 @@ Deno.test("a field named like a column nomnom adds is refused, whichever kind of
     assert.ok(problems.some((p) => p.includes(`column "${name}" collides with a column nomnom adds`)), name);
   }
 });
+
+Deno.test("a field named id is refused once, saying how to keep it; a duplicate field adds no second collision", () => {
+  const problems = loadErrors({
+    "t.yaml": `entity: { name: Thing, fields: [{ name: id }, { name: id }], persistence: {} }`,
+  });
+  assert.deepEqual(problems.map((p) => p.replace(/^Cannot load entity "Thing" from "t.yaml": /, "")), [
+    `fields[1] "id": duplicate field name`,
+    `column "id" collides with a column nomnom adds (the table's identity column "id"): rename the field, ` +
+    `or name that column with persistence.database.conformant_id_column`,
+  ]);
+  const renamed =
+    `entity: { name: Thing, fields: [{ name: id }], persistence: { database: { conformant_id_column: row_id } } }`;
+  assert.equal(
+    createRegistry([{ path: "t.yaml", text: renamed }]).entities.get("Thing")!.storage!.idColumn,
+    "row_id",
+  );
+});
