@@ -7,11 +7,17 @@ import type { Runtime } from "../app.ts";
 import { urlScheme } from "../api/server_tls.ts";
 import { createSampleMessage } from "../registry/sample.ts";
 
-/** The ready banner of an api or all process. */
+/**
+ * The banner of an api or all process once it has started. An entity whose table does not match is named here
+ * too: /ready is 503 for it, and a person reading only the banner must not be told the pipeline is ready.
+ */
 export function createBanner(rt: Runtime, readyMs: number): string {
   const base = `${urlScheme(rt.config)}://${urlHost(rt.config.http.host)}:${rt.server!.port}`;
+  const held = rt.schema?.mismatches() ?? [];
+  const heldNames = held.map((m) => m.entity);
+  const state = held.length === 0 ? "is ready" : "is up but NOT ready";
   const lines = [
-    `nomnom ${rt.version} is ready (role ${rt.config.role}, ${readyMs} ms from start)`,
+    `nomnom ${rt.version} ${state} (role ${rt.config.role}, ${readyMs} ms from start)`,
     `  API        ${base}`,
     `  API docs   ${base}/docs`,
     `  dashboard  ${base}/dashboard`,
@@ -27,7 +33,17 @@ export function createBanner(rt: Runtime, readyMs: number): string {
   }
   // pglite-socket speaks no TLS: psql must not try it first.
   if (rt.embedded.postgres) lines.push(`  psql       psql '${withSslDisabled(rt.embedded.postgres)}'`);
-  const entity = rt.registry.ingestible.find((e) => e.children.length > 0) ?? rt.registry.ingestible[0];
+  if (held.length > 0) {
+    lines.push(
+      "",
+      `Held: the messages of ${
+        heldNames.join(", ")
+      } wait in the stream until the table matches the entity (${base}/ready):`,
+      ...held.flatMap((m) => m.problems.map((p) => `  - ${p}`)),
+    );
+  }
+  const flowing = rt.registry.ingestible.filter((e) => !heldNames.includes(e.name));
+  const entity = flowing.find((e) => e.children.length > 0) ?? flowing[0];
   if (entity) {
     const sample = JSON.stringify(createSampleMessage(rt.registry, entity)).replaceAll("'", "'\\''");
     lines.push(
