@@ -67,6 +67,13 @@ export function createRegistry(files: { path: string; text: string }[]): Registr
     problems.push(...parsed.problems);
     if (!parsed.decl) {
       if (parsed.name) broken.add(parsed.name);
+      if (parsed.partial) {
+        const name = parsed.partial.name;
+        checkFields(
+          parsed.partial,
+          (what) => problems.push(`Cannot load entity "${name}" from "${path}": ${what}`),
+        );
+      }
       continue;
     }
     const decl = parsed.decl;
@@ -154,21 +161,12 @@ function resolveEntity(
     fail(`"${decl.repeated_for ? "repeated_for" : "parent"}" is only allowed on a derived entity`);
   }
 
-  const fields: Field[] = [];
-  const seen = new Set<string>();
+  const fields = checkFields(decl, fail);
   decl.fields.forEach((f, i) => {
+    if (!f.computed_from) return;
     const at = `fields[${i}] "${f.name}"`;
-    if (!isIdentifier(f.name)) fail(`${at}: field names must be snake_case (a-z, 0-9, _)`);
-    if (seen.has(f.name)) fail(`${at}: duplicate field name`);
-    seen.add(f.name);
-    const type = parseFieldType(f.type);
-    if (!type) fail(`${at} has ${describeUnknownType(f.type)}`);
-    const field: Field = { name: f.name, type: type ?? "string", nullable: f.nullable, doc: f.doc };
-    if (f.computed_from) {
-      if (kind !== "derived") fail(`${at}: computed_from is only allowed in a derived entity`);
-      field.computedFrom = resolveComputed(f, at, decl, drafts, broken, fail);
-    }
-    fields.push(field);
+    if (kind !== "derived") fail(`${at}: computed_from is only allowed in a derived entity`);
+    fields[i].computedFrom = resolveComputed(f, at, decl, drafts, broken, fail);
   });
 
   const storage = decl.persistence ? resolveStorage(decl, fields, kind, fail) : undefined;
@@ -185,6 +183,20 @@ function resolveEntity(
     root: decl.name,
     children: [],
   };
+}
+
+/** Each field's name and type: the checks that need nothing but the field itself. */
+function checkFields(decl: EntityDecl, fail: (what: string) => void): Field[] {
+  const seen = new Set<string>();
+  return decl.fields.map((f, i) => {
+    const at = `fields[${i}] "${f.name}"`;
+    if (!isIdentifier(f.name)) fail(`${at}: field names must be snake_case (a-z, 0-9, _)`);
+    if (seen.has(f.name)) fail(`${at}: duplicate field name`);
+    seen.add(f.name);
+    const type = parseFieldType(f.type);
+    if (!type) fail(`${at} has ${describeUnknownType(f.type)}`);
+    return { name: f.name, type: type ?? "string", nullable: f.nullable, doc: f.doc };
+  });
 }
 
 function resolveComputed(

@@ -3,15 +3,20 @@
  * reported at once, each naming the valid keys or values. An unknown key is only reported: the file is checked
  * again without it, so that the rest of the entity (types, keys, parents) is still checked in the same run,
  * and a typo in one key never hides the others. Any other structural problem leaves the entity unusable: its
- * name is returned so that entities referring to it do not report it missing as well.
+ * name is returned so that entities referring to it do not report it missing as well, and, when the file
+ * parses without the invalid values, that `partial` declaration, whose fields can still be checked on their
+ * own (an invalid `type:` of the entity must not hide a field's unknown type).
  */
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { suggest } from "../suggest.ts";
 import { type EntityDecl, EntityFileSchema } from "./format.ts";
 
-/** What a file declares: `decl` when usable, `name` when at least that could be read. */
-export type ParsedFile = { decl?: EntityDecl; name?: string; problems: string[] };
+/**
+ * What a file declares: `decl` when usable, `name` when at least that could be read, `partial` when it is
+ * unusable but parses without its invalid values.
+ */
+export type ParsedFile = { decl?: EntityDecl; partial?: EntityDecl; name?: string; problems: string[] };
 
 /** Parse and check one entity file. Pure. */
 export function parseEntityFile(path: string, text: string): ParsedFile {
@@ -27,9 +32,10 @@ export function parseEntityFile(path: string, text: string): ParsedFile {
   if (parsed.success) return { decl: parsed.data.entity, name, problems: [] };
   const issues = parsed.error.issues;
   const problems = issues.map((issue) => `Cannot load ${who}: ${describeIssue(issue)}`);
-  if (!issues.every((issue) => issue.code === "unrecognized_keys")) return { name, problems };
-  const again = EntityFileSchema.safeParse(withoutKeys(raw, issues));
-  return { decl: again.success ? again.data.entity : undefined, name, problems };
+  const again = EntityFileSchema.safeParse(withoutInvalid(raw, issues));
+  const entity = again.success ? again.data.entity : undefined;
+  if (issues.every((issue) => issue.code === "unrecognized_keys")) return { decl: entity, name, problems };
+  return { partial: entity, name, problems };
 }
 
 function entityName(raw: unknown): string | undefined {
@@ -78,14 +84,19 @@ function child(schema: z.ZodType, key: PropertyKey): z.ZodType | undefined {
   return undefined;
 }
 
-/** A deep copy of `raw` without the unknown keys the issues name. */
-function withoutKeys(raw: unknown, issues: z.core.$ZodIssue[]): unknown {
+/**
+ * A deep copy of `raw` without the unknown keys and the invalid values the issues name (a required value
+ * removed makes the copy fail again: then nothing is usable).
+ */
+function withoutInvalid(raw: unknown, issues: z.core.$ZodIssue[]): unknown {
   const copy = structuredClone(raw);
   for (const issue of issues) {
-    if (issue.code !== "unrecognized_keys") continue;
+    const unknownKeys = issue.code === "unrecognized_keys";
+    const path = unknownKeys ? issue.path : issue.path.slice(0, -1);
+    const keys = unknownKeys ? issue.keys : issue.path.slice(-1);
     let node = copy as Record<PropertyKey, unknown>;
-    for (const key of issue.path) node = node?.[key] as Record<PropertyKey, unknown>;
-    for (const key of issue.keys) if (node) delete node[key];
+    for (const key of path) node = node?.[key] as Record<PropertyKey, unknown>;
+    for (const key of keys) if (node && typeof node === "object") delete node[key];
   }
   return copy;
 }

@@ -164,6 +164,29 @@ Deno.test("createRegistry() reports every problem of every file in one run, nami
   assert.doesNotMatch(all, /"Cart" is not defined|"Shelf" is not defined/);
 });
 
+Deno.test("an invalid value leaves the entity unusable but does not hide its fields' problems, nor adds others", () => {
+  const problems = loadErrors({
+    "a.yaml": `entity:
+  name: Cart
+  type: refrence
+  fields: [{ name: cart_id, type: Strng }, { name: Total, nullable: "yes" }]
+  repeated_for: { entity: Nowhere, field: items, each_known_as: it }
+  persistence: { database: { unicity_fields: [nope] } }
+`,
+  });
+  assert.deepEqual(
+    problems.map((p) => p.replace(/^Cannot load entity "Cart" from "a.yaml": /, "")),
+    [
+      `entity.type: Invalid option: expected one of "root"|"derived"|"reference"`,
+      `entity.fields[1].nullable: Invalid input: expected boolean, received string`,
+      `fields[0] "cart_id" has unknown type "Strng"; did you mean string? valid types: string, integer, bigint, ` +
+      `float, decimal, boolean, date, datetime, json, object, list[object], list[string]`,
+      `fields[1] "Total": field names must be snake_case (a-z, 0-9, _)`,
+    ],
+    "what depends on the entity's kind (repeated_for, its parent, the key) is not judged: it would be a guess",
+  );
+});
+
 Deno.test("createRegistry() names the keys allowed where an unknown key is nested, and the closest entity of a missing parent", () => {
   const problems = loadErrors({
     "order.yaml": ORDER.replace("unicity_fields:", "unicity_field:"),
