@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
 import { classifyDatabaseError, type DatabaseFailure, describeError } from "./sqlstate.ts";
 
 Deno.test("classifyDatabaseError() gives each SQLSTATE and connection code one kind", () => {
@@ -42,4 +43,23 @@ Deno.test("describeError() names the SQLSTATE and the server's detail", () => {
   const error = Object.assign(new Error("duplicate key"), { code: "23505", detail: "Key (id)=(1) exists." });
   assert.equal(describeError(error), "[23505] duplicate key (Key (id)=(1) exists.)");
   assert.equal(describeError(Object.assign(new Error("closed"), { code: "CONNECTION_CLOSED" })), "closed");
+});
+
+Deno.test("no module but this one branches on a SQLSTATE: every other caller asks classifyDatabaseError()", async () => {
+  const src = new URL("../", import.meta.url).pathname;
+  const files = (await readdir(src, { recursive: true }))
+    .filter((f) => f.endsWith(".ts") && !f.endsWith("_test.ts") && f !== "db/sqlstate.ts");
+  const found: string[] = [];
+  for (const file of files) {
+    const text = await readFile(src + file, "utf8");
+    for (
+      const [code] of text.matchAll(
+        /(?<=["'`])(?:0[0-9A-Z]|2[0-9A-Z]|4[0-9A-Z]|5[0-9A-Z]|XX)[0-9A-Z]{3}(?=["'`])/g,
+      )
+    ) {
+      found.push(`${file}: ${code}`);
+    }
+  }
+  // The one exception: which NOT NULL violations mean "a column the entity does not write" (not a kind).
+  assert.deepEqual(found, ["db/schema_errors.ts: 23502"]);
 });

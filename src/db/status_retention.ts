@@ -14,6 +14,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { Sql } from "./connect.ts";
+import { classifyDatabaseError } from "./sqlstate.ts";
 import type { MessageStatus } from "./status.ts";
 import { NOMNOM_SCHEMA, STATUS_COLUMNS, STATUS_DEFAULT_PARTITION, STATUS_TABLE } from "./statements.ts";
 
@@ -62,7 +63,7 @@ export type RetentionReport = {
   kept: { partition: string; rows: number }[];
   /** Finished rows older than the retention deleted from the default partition. */
   cleaned: number;
-  /** Steps left for the next round (a lock not granted in time). */
+  /** Steps left for the next round (a lock not granted in time, or a deadlock PostgreSQL broke). */
   deferred: string[];
 };
 
@@ -90,7 +91,7 @@ export async function maintainStatusPartitions(
         return true;
       }) as boolean;
     } catch (error) {
-      if ((error as { code?: string }).code !== "55P03") throw error;
+      if (classifyDatabaseError(error) !== "lock_conflict") throw error;
       report.deferred.push(name);
       return true;
     }
