@@ -143,7 +143,13 @@ function resolveEntity(
       parent = rf.entity;
       const parentDraft = drafts.get(rf.entity);
       const arrayField = parentDraft?.decl.fields.find((f) => f.name === rf.field);
-      if (parentDraft && !arrayField) fail(`repeated_for.field: "${rf.entity}" has no field "${rf.field}"`);
+      if (parentDraft && !arrayField) {
+        fail(
+          `repeated_for.field: "${rf.entity}" has no field "${rf.field}"${
+            closest(rf.field, parentDraft.decl.fields)
+          }`,
+        );
+      }
       const arrayType = arrayField && parseFieldType(arrayField.type);
       if (arrayType && !["list_object", "list_string", "json"].includes(arrayType)) {
         fail(`repeated_for.field: "${rf.entity}.${rf.field}" is ${arrayField!.type}, not a list`);
@@ -183,6 +189,11 @@ function resolveEntity(
     root: decl.name,
     children: [],
   };
+}
+
+/** `; did you mean order_id?` when one of `known` is close to the mistyped `name`, else "". */
+function closest(name: string, known: readonly { name: string }[]): string {
+  return suggest(name, known.map((k) => k.name));
 }
 
 /** Each field's name and type: the checks that need nothing but the field itself. */
@@ -225,7 +236,11 @@ function resolveComputed(
     if (!ancestor || !isAncestor(s.source, decl, drafts)) {
       fail(`${at}: computed_from.sources[${j}] entity "${s.source}" is not an ancestor of "${decl.name}"`);
     } else if (!ancestor.decl.fields.some((af) => af.name === s.field)) {
-      fail(`${at}: computed_from.sources[${j}]: "${s.source}" has no field "${s.field}"`);
+      fail(
+        `${at}: computed_from.sources[${j}]: "${s.source}" has no field "${s.field}"${
+          closest(s.field, ancestor.decl.fields)
+        }`,
+      );
     }
     return { entity: s.source, field: s.field };
   });
@@ -285,7 +300,11 @@ function resolveStorage(
     columns = p.field_overrides.map((o, i) => {
       const field = fields.find((f) => f.name === o.name);
       if (!field) {
-        fail(`persistence.field_overrides[${i}]: "${o.name}" is not a field of the entity`);
+        fail(
+          `persistence.field_overrides[${i}]: "${o.name}" is not a field of the entity${
+            closest(o.name, fields)
+          }`,
+        );
         return { name: o.name, type: "string", nullable: true };
       }
       const type = o.type === undefined ? field.type : parseFieldType(o.type);
@@ -317,8 +336,14 @@ function resolveStorage(
   if (unicity && unicity.length > 0) {
     for (const name of unicity) {
       const column = columns.find((c) => c.name === name);
-      if (!column) fail(`persistence.database.unicity_fields: "${name}" is not a stored column`);
-      else if (column.nullable) {
+      if (!column) {
+        fail(
+          `persistence.database.unicity_fields: "${name}" is not a stored column${
+            closest(name, columns) || "."
+          }` +
+            ` Stored columns: ${columns.map((c) => c.name).join(", ") || "none"}.`,
+        );
+      } else if (column.nullable) {
         fail(
           `persistence.database.unicity_fields: "${name}" is nullable; key columns must be nullable: false`,
         );

@@ -187,6 +187,26 @@ Deno.test("an invalid value leaves the entity unusable but does not hide its fie
   );
 });
 
+Deno.test("a mistyped field name in a key, an override or a parent's list is named with the closest field", () => {
+  const problems = loadErrors({
+    "order.yaml": ORDER.replace("unicity_fields: [order_id]", "unicity_fields: [ordr_id]"),
+    "item.yaml": `entity:
+  name: Item
+  source_type: derived
+  repeated_for: { entity: Order, field: itms, each_known_as: it }
+  fields: [{ name: sku }]
+  persistence: { field_overrides: [{ name: skus }] }
+`,
+  });
+  const all = problems.join("\n");
+  assert.match(
+    all,
+    /unicity_fields: "ordr_id" is not a stored column; did you mean order_id\? Stored columns: order_id\./,
+  );
+  assert.match(all, /repeated_for\.field: "Order" has no field "itms"; did you mean items\?/);
+  assert.match(all, /field_overrides\[0\]: "skus" is not a field of the entity; did you mean sku\?/);
+});
+
 Deno.test("createRegistry() names the keys allowed where an unknown key is nested, and the closest entity of a missing parent", () => {
   const problems = loadErrors({
     "order.yaml": ORDER.replace("unicity_fields:", "unicity_field:"),
