@@ -22,7 +22,8 @@
  * Prints one table with the ratios 3÷M and 3÷A, 4÷A, 5÷C and 5÷B, G÷5 and writes the same as JSON under bench/results/. Every phase
  * checks that nothing was lost (by id where the bench made the ids, by count where wrk did: wrk does not count
  * requests still in flight when it stops, so the stream may hold a few more than it reports, never fewer).
- * `--only=A,B,M,C,3,4,5,G,6,R,E` runs some phases (ratios need their baseline in the same run).
+ * `--only=A,B,M,C,3,4,5,G,6,R,E` runs some phases (ratios need their baseline in the same run); `--workers=1`
+ * limits phase 5 to those worker counts, `--backlog=N` sets the orders of each drain.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -54,7 +55,13 @@ const runs = (phase: string) => !only || only.includes(phase);
 const NATS_URL = process.env.NOMNOM_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 const PG_URL = process.env.NOMNOM_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const SECONDS = quick ? 3 : 10;
-const BACKLOG = quick ? 5_000 : 50_000;
+/** `--backlog=N`: orders each drain (C, 5, G) works through; more gives steadier drain figures. */
+const BACKLOG = Number(process.argv.find((a) => a.startsWith("--backlog="))?.split("=")[1] ?? 0) ||
+  (quick ? 5_000 : 50_000);
+/** `--workers=1,2`: phase 5's drains with these worker counts only (and not the other runtime's). */
+const drainWorkers = process.argv.find((a) => a.startsWith("--workers="))?.split("=")[1].split(",").map(
+  Number,
+);
 const E2E_SECONDS = quick ? 6 : 60;
 const CONCURRENCY = [1, 16, 64];
 const ENTITIES = join(ROOT, "tests/fixtures/nomnom-tpch/entities");
@@ -601,10 +608,8 @@ try {
     for (const s of t.streams) await jsm.streams.delete(s.name);
   }
 
-  const drains: [number, string][] = [[1, runtime], [2, runtime], [4, runtime], [
-    1,
-    runtime === "deno" ? "bun" : "deno",
-  ]];
+  const drains: [number, string][] = drainWorkers?.map((n) => [n, runtime]) ??
+    [[1, runtime], [2, runtime], [4, runtime], [1, runtime === "deno" ? "bun" : "deno"]];
   for (const [workers, rt] of runs("5") ? drains : []) {
     await resetTables();
     const backlog = orders.slice(0, BACKLOG);

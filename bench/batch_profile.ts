@@ -1,0 +1,179 @@
+/**
+ * Where the time of one worker batch goes, statement by statement, without NATS: decode seeded orders as the
+ * worker does, then call writeBatch() on batches of `--batch` orders in a throw-away database, timing each
+ * statement it sends (client side: the round trip included) and the whole transaction. `--grow=N` first fills
+ * the tables with N orders' worth of rows (as phase G does), to see how the cost grows.
+ *
+ *   deno run -A bench/batch_profile.ts [--batches=20] [--batch=500] [--grow=0]
+ */
+import process from "node:process";
+import postgres from "postgres";
+import { silentLogger } from "../src/log.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { type BatchItem, createWritePlan, writeBatch } from "../src/db/write_batch.ts";
+import type { Sql } from "../src/db/connect.ts";
+import { decodeMessage } from "../src/registry/derive.ts";
+import { loadRegistry } from "../src/registry/load.ts";
+import { createBaselineTables, upsertBaseline } from "./baseline_sql.ts";
+import { generateOrders } from "./orders.ts";
+
+const arg = (name: string, fallback: number) =>
+  Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
+const BATCHES = arg("batches", 20), BATCH = arg("batch", 500), GROW = arg("grow", 0);
+const PG_URL = process.env.NOMNOM_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const ROOT = new URL("../", import.meta.url).pathname;
+
+const database = `nomnom_profile_${Date.now().toString(36)}`;
+const admin = postgres(PG_URL, { max: 1, onnotice: () => {} });
+await admin.unsafe(`CREATE DATABASE "${database}"`);
+const sql = postgres(Object.assign(new URL(PG_URL), { pathname: `/${database}` }).toString(), {
+  max: 1, // one backend, whose CPU time /proc shows (PostgreSQL on this machine)
+  onnotice: () => {},
+  connection: { TimeZone: "UTC" },
+});
+/** Milliseconds per statement label, summed over the batches. */
+const spent = new Map<string, number[]>();
+const label = (text: string) =>
+  text.replace(/\s+/g, " ").replace(/^(\w+( INTO| FROM)? \S+).*/, "$1").slice(0, 60);
+let explaining = false;
+let backendPid = 0;
+/** CPU ms the PostgreSQL backend has used (10 ms ticks; 0 when PostgreSQL runs elsewhere). */
+const backendCpu = () => {
+  try {
+    const f = Deno.readTextFileSync(`/proc/${backendPid}/stat`).split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
+};
+/** Server CPU ms per statement label, summed over the batches. */
+const serverCpu = new Map<string, number>();
+const time = (text: string, q: Promise<unknown>) => {
+  const started = performance.now();
+  const cpu = backendCpu();
+  return q.then((r) => {
+    const list = spent.get(label(text)) ?? [];
+    list.push(performance.now() - started);
+    spent.set(label(text), list);
+    serverCpu.set(label(text), (serverCpu.get(label(text)) ?? 0) + backendCpu() - cpu);
+    return r;
+  });
+};
+/** `sql` whose transactions time every statement they run. */
+const timed = new Proxy(sql, {
+  get(target, prop) {
+    if (prop !== "begin") return Reflect.get(target, prop);
+    return (fn: (tx: Sql) => Promise<unknown>) =>
+      target.begin((tx) =>
+        fn(
+          new Proxy(tx, {
+            get(t, p) {
+              if (p !== "unsafe") return Reflect.get(t, p);
+              const unsafe = t.unsafe as (...a: unknown[]) => Promise<Record<string, string>[]>;
+              return async (text: string, ...rest: unknown[]) => {
+                if (explaining) {
+                  // The plan of the same statement on the same rows, undone, then the statement itself.
+                  await unsafe("SAVEPOINT explain");
+                  const plan = await unsafe(`EXPLAIN (ANALYZE, BUFFERS, WAL) ${text}`, ...rest);
+                  await unsafe("ROLLBACK TO SAVEPOINT explain");
+                  console.log(`${label(text)}\n${plan.map((r) => r["QUERY PLAN"]).join("\n")}\n`);
+                }
+                return await time(text, unsafe(text, ...rest));
+              };
+            },
+            // Tagged templates (baseline B's statements).
+            apply(t, _this, args) {
+              return time(args[0].join("$"), (t as (...a: unknown[]) => Promise<unknown>)(...args));
+            },
+          }) as unknown as Sql,
+        )
+      );
+  },
+}) as Sql;
+
+try {
+  [{ pid: backendPid }] = await sql`SELECT pg_backend_pid() AS pid`;
+  const registry = await loadRegistry(`${ROOT}tests/fixtures/nomnom-tpch/entities`);
+  await migrate(sql, registry, silentLogger);
+  const plan = createWritePlan(registry);
+  const order = registry.entities.get("Order")!;
+  const orders = generateOrders(BATCHES * BATCH, 7, `P${Date.now().toString(36)}`);
+  const receivedAt = new Date();
+  const items: BatchItem[] = orders.map((o, i) => ({
+    messageId: `m${i}-${o.order_key}`,
+    seq: i + 1,
+    attempts: 1,
+    receivedAt,
+    decoded: decodeMessage(registry, order, JSON.parse(JSON.stringify(o))),
+  }));
+  if (GROW > 0) {
+    const started = performance.now();
+    const seed = items.slice(0, Math.min(items.length, 10_000)).map((it) => ({
+      ...it,
+      messageId: `grow-${it.messageId}`,
+    }));
+    for (let k = 0; k * seed.length < GROW; k++) {
+      const copy = seed.map((it) => ({
+        ...it,
+        messageId: `${it.messageId}~${k}`,
+        receivedAt: new Date(Date.now() - Math.random() * 2 * 86_400_000),
+        decoded: decodeMessage(registry, order, {
+          ...orders[Number(it.messageId.split("-")[1].slice(1))],
+          order_key: `G${k}-${it.decoded.root.order_key}`,
+        }),
+      }));
+      for (let i = 0; i < copy.length; i += 1000) await writeBatch(sql, plan, copy.slice(i, i + 1000));
+    }
+    await sql.unsafe("VACUUM ANALYZE orders, order_line_items, nomnom.messages");
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM orders`;
+    console.error(`grew to ${n} orders in ${Math.round((performance.now() - started) / 1000)} s`);
+  }
+  const totals: number[] = [];
+  const clientCpu: number[] = [];
+  const baseline: number[] = [];
+  for (let b = 0; b < BATCHES; b++) {
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    await writeBatch(timed, plan, items.slice(b * BATCH, (b + 1) * BATCH));
+    totals.push(performance.now() - started);
+    const used = process.cpuUsage(cpu);
+    clientCpu.push((used.user + used.system) / 1000);
+  }
+  if (process.argv.includes("--explain")) {
+    explaining = true;
+    await writeBatch(timed, plan, items.slice(0, BATCH).map((it) => ({ ...it, seq: it.seq + 10_000_000 })));
+    explaining = false;
+  }
+  if (process.argv.includes("--baseline")) {
+    // Baseline B's two statements on the same orders, in the same database, for comparison.
+    await createBaselineTables(sql);
+    for (let b = 0; b < BATCHES; b++) {
+      const chunk = orders.slice(b * BATCH, (b + 1) * BATCH);
+      const started = performance.now();
+      await timed.begin((tx) => upsertBaseline(tx as never, chunk, chunk.map((_, k) => b * BATCH + k)));
+      baseline.push(performance.now() - started);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const skip = Math.min(2, BATCHES - 1); // the first batches prepare the statements
+  const report = [...spent.entries()].map(([name, ms]) => ({
+    statement: name,
+    per_batch: ms.length / BATCHES,
+    median_ms: Math.round(median(ms.slice(skip)) * 100) / 100,
+    server_cpu_ms: Math.round((serverCpu.get(name) ?? 0) / ms.length * 10) / 10,
+  }));
+  console.table(report);
+  console.log(
+    `transaction (BEGIN … COMMIT, writeBatch): median ${
+      Math.round(median(totals.slice(skip)) * 100) / 100
+    } ms per ${BATCH} orders, ${Math.round(BATCH / (median(totals.slice(skip)) / 1000))} orders/s; ` +
+      `client CPU ${Math.round(median(clientCpu.slice(skip)) * 10) / 10} ms a batch`,
+  );
+  if (baseline.length) {
+    console.log(`baseline B transaction: median ${Math.round(median(baseline.slice(skip)) * 100) / 100} ms`);
+  }
+} finally {
+  await sql.end();
+  await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  await admin.end();
+}
