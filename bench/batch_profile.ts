@@ -4,7 +4,7 @@
  * statement it sends (client side: the round trip included) and the whole transaction. `--grow=N` first fills
  * the tables with N orders' worth of rows (as phase G does), to see how the cost grows.
  *
- *   deno run -A bench/batch_profile.ts [--batches=20] [--batch=500] [--grow=0]
+ *   deno run -A bench/batch_profile.ts [--batches=20] [--batch=500] [--grow=0] [--explain] [--baseline]
  */
 import process from "node:process";
 import postgres from "postgres";

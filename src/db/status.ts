@@ -5,6 +5,7 @@
  */
 import type { Sql } from "./connect.ts";
 import { NOMNOM_SCHEMA } from "./statements.ts";
+import { textArray } from "./text_array.ts";
 
 /** Every status a message can have. `processing` is never stored: it is read from the consumer's position. */
 export const STATUSES = ["accepted", "processing", "retrying", "completed", "dlq", "dropped"] as const;
@@ -86,16 +87,16 @@ export async function upsertStatuses(sql: Sql, rows: StatusRow[]): Promise<void>
   const unique = [...new Map(rows.map((r) => [r.messageId, r])).values()];
   if (unique.length === 0) return;
   await sql.unsafe(UPSERT_STATUS, [
-    unique.map((r) => r.messageId),
-    unique.map((r) => r.entity),
-    unique.map((r) => r.status),
-    unique.map((r) => (r.seq === undefined ? null : String(r.seq))),
-    unique.map((r) => r.receivedAt.toISOString()),
-    unique.map((r) => String(r.attempts)),
-    unique.map((r) => r.error ?? null),
-    unique.map((r) => r.nextAttemptAt?.toISOString() ?? null),
-    unique.map((r) => r.bodySha256 ?? null),
-    unique.map((r) => (r.held ? "true" : null)),
+    textArray(unique.map((r) => r.messageId)),
+    textArray(unique.map((r) => r.entity)),
+    textArray(unique.map((r) => r.status)),
+    textArray(unique.map((r) => (r.seq === undefined ? null : String(r.seq)))),
+    textArray(unique.map((r) => r.receivedAt.toISOString())),
+    textArray(unique.map((r) => String(r.attempts))),
+    textArray(unique.map((r) => r.error ?? null)),
+    textArray(unique.map((r) => r.nextAttemptAt?.toISOString() ?? null)),
+    textArray(unique.map((r) => r.bodySha256 ?? null)),
+    textArray(unique.map((r) => (r.held ? "true" : null))),
   ], { prepare: true });
 }
 

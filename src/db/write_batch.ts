@@ -11,6 +11,7 @@ import type { Entity, Registry } from "../registry/types.ts";
 import type { Sql } from "./connect.ts";
 import { createEntityStatements, type EntityStatements } from "./statements.ts";
 import { upsertStatuses } from "./status.ts";
+import { textArray } from "./text_array.ts";
 
 /** One message of the batch, decoded, with where it sits in the stream. */
 export type BatchItem = {
@@ -66,8 +67,7 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
     byEntity.set(item.decoded.entity.name, list);
   }
   await sql.begin(async (tx) => {
-    const run = (text: string, params: ((string | null)[] | string)[]) =>
-      tx.unsafe(text, params, { prepare: true });
+    const run = (text: string, params: string[]) => tx.unsafe(text, params, { prepare: true });
     for (const entity of plan.registry.ingestible) {
       const group = byEntity.get(entity.name);
       if (!group) continue;
@@ -93,13 +93,15 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
       const newest = String(Math.max(...winners.map((w) => w.seq)));
       for (const child of plan.descendants.get(entity.name) ?? []) {
         const st = plan.statements.get(child.name)!;
-        await run(st.deleteStaleChildren!, [keys, newest]);
+        await run(st.deleteStaleChildren!, [textArray(keys), newest]);
         const legacy = plan.legacyChildren.has(child.name) ? st.deleteLegacyChildren : undefined;
         if (legacy) {
           const types = new Map(entity.storage!.columns.map((c) => [c.name, c.type]));
           await run(
             legacy.text,
-            legacy.rootFields.map((f) => winners.map((w) => toSqlText(types.get(f)!, w.decoded.root[f]))),
+            legacy.rootFields.map((f) =>
+              textArray(winners.map((w) => toSqlText(types.get(f)!, w.decoded.root[f])))
+            ),
           );
         }
         const rows: Row[] = [];
@@ -147,10 +149,11 @@ export function newestByKey(entity: Entity, rows: Row[]): Row[] {
   return [...newest.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
 }
 
-function toParams(st: EntityStatements, rows: Row[]): (string | null)[][] {
+/** One `text[]` literal per column of the upsert (src/db/text_array.ts). */
+function toParams(st: EntityStatements, rows: Row[]): string[] {
   const types = new Map(st.entity.storage!.columns.map((c) => [c.name, c.type]));
   return st.params.map((name) => {
     const type = types.get(name);
-    return rows.map((row) => type ? toSqlText(type, row[name]) : String(row[name]));
+    return textArray(rows.map((row) => type ? toSqlText(type, row[name]) : String(row[name])));
   });
 }
