@@ -67,7 +67,25 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
     byEntity.set(item.decoded.entity.name, list);
   }
   await sql.begin(async (tx) => {
-    const run = (text: string, params: string[]) => tx.unsafe(text, params, { prepare: true });
+    const run = (text: string, params: string[]) => {
+      const query = tx.unsafe(text, params, { prepare: true });
+      // Sent now, in the order written (postgres.js sends a query on its first then/catch); its error is read
+      // where the group is awaited.
+      query.catch(() => {});
+      return query;
+    };
+    // Statements that need no answer before the next one are sent together (postgres.js pipelines the queries
+    // of a transaction that are issued before the previous ones answer): a root upsert is awaited (its RETURNING
+    // picks the winners), then its children's deletes and upserts go in one round trip, and the status rows with
+    // the last of them. The order of the statements, and so the order rows are locked in, is unchanged. Each
+    // group is awaited with Promise.all, which rejects with the first error in the pipeline (the statements after
+    // a failed one only report the aborted transaction, 25P02).
+    let sent: Promise<unknown>[] = [];
+    const settle = async () => {
+      const group = sent;
+      sent = [];
+      await Promise.all(group);
+    };
     for (const entity of plan.registry.ingestible) {
       const group = byEntity.get(entity.name);
       if (!group) continue;
@@ -84,7 +102,10 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
           _message_id: item.messageId,
           _seq: item.seq,
         }));
-        const written = await run(rootStatements.upsert, toParams(rootStatements, newestByKey(entity, rows)));
+        const upsert = run(rootStatements.upsert, toParams(rootStatements, newestByKey(entity, rows)));
+        sent.push(upsert);
+        await settle();
+        const written = await upsert;
         const applied = new Set(written.map((r) => Number(r._seq)));
         winners = group.filter((item) => applied.has(item.seq));
       }
@@ -93,16 +114,16 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
       const newest = String(Math.max(...winners.map((w) => w.seq)));
       for (const child of plan.descendants.get(entity.name) ?? []) {
         const st = plan.statements.get(child.name)!;
-        await run(st.deleteStaleChildren!, [textArray(keys), newest]);
+        sent.push(run(st.deleteStaleChildren!, [textArray(keys), newest]));
         const legacy = plan.legacyChildren.has(child.name) ? st.deleteLegacyChildren : undefined;
         if (legacy) {
           const types = new Map(entity.storage!.columns.map((c) => [c.name, c.type]));
-          await run(
+          sent.push(run(
             legacy.text,
             legacy.rootFields.map((f) =>
               textArray(winners.map((w) => toSqlText(types.get(f)!, w.decoded.root[f])))
             ),
-          );
+          ));
         }
         const rows: Row[] = [];
         winners.forEach((item, i) => {
@@ -116,10 +137,10 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
             });
           }
         });
-        if (rows.length > 0) await run(st.upsert, toParams(st, newestByKey(child, rows)));
+        if (rows.length > 0) sent.push(run(st.upsert, toParams(st, newestByKey(child, rows))));
       }
     }
-    await upsertStatuses(
+    sent.push(upsertStatuses(
       tx as unknown as Sql,
       items.map((i) => ({
         messageId: i.messageId,
@@ -130,7 +151,8 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
         attempts: i.attempts,
         bodySha256: i.bodySha256,
       })),
-    );
+    ));
+    await settle();
   });
 }
 
