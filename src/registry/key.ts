@@ -37,6 +37,17 @@ export function canonicalKeyValue(type: FieldType | undefined, value: unknown): 
 
 /** A function giving the canonical key text of a row (`storage.key` columns) of `entity`; a stored entity only. */
 export function createKeyOf(entity: Entity): (row: Record<string, unknown>) => string {
+  // One per entity: decodeMessage() asks for it for every message (the duplicate check of its children).
+  const cached = keyOfs.get(entity);
+  if (cached) return cached;
+  const keyOf = buildKeyOf(entity);
+  keyOfs.set(entity, keyOf);
+  return keyOf;
+}
+
+const keyOfs = new WeakMap<Entity, (row: Record<string, unknown>) => string>();
+
+function buildKeyOf(entity: Entity): (row: Record<string, unknown>) => string {
   const storage = entity.storage!;
   const types = storage.key.map((name) => storage.columns.find((c) => c.name === name)?.type);
   return (row) => JSON.stringify(storage.key.map((name, i) => canonicalKeyValue(types[i], row[name])));
