@@ -4,12 +4,14 @@
  * statement it sends (client side: the round trip included) and the whole transaction. `--grow=N` first fills
  * the tables with N orders' worth of rows (as phase G does), to see how the cost grows.
  *
- *   deno run -A bench/batch_profile.ts [--batches=20] [--batch=500] [--grow=0] [--explain] [--baseline]
+ *   deno run -A bench/batch_profile.ts [--batches=20] [--batch=500] [--grow=0] [--explain] [--baseline] [--keep]
  */
 import process from "node:process";
 import postgres from "postgres";
+import { v7 as uuidv7 } from "uuid";
 import { silentLogger } from "../src/log.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { maintainStatusPartitions } from "../src/db/status_retention.ts";
 import { type BatchItem, createWritePlan, writeBatch } from "../src/db/write_batch.ts";
 import type { Sql } from "../src/db/connect.ts";
 import { decodeMessage } from "../src/registry/derive.ts";
@@ -100,29 +102,41 @@ try {
   const orders = generateOrders(BATCHES * BATCH, 7, `P${Date.now().toString(36)}`);
   const receivedAt = new Date();
   const items: BatchItem[] = orders.map((o, i) => ({
-    messageId: `m${i}-${o.order_key}`,
+    messageId: uuidv7(), // as the API issues them: time-ordered
     seq: i + 1,
     attempts: 1,
     receivedAt,
     decoded: decodeMessage(registry, order, JSON.parse(JSON.stringify(o))),
   }));
   if (GROW > 0) {
+    // As phase G of bench.ts grows its tables: a seed written by writeBatch(), then doubled in SQL with new keys,
+    // message ids and root keys, acceptance times over the last two days (several status partitions).
     const started = performance.now();
-    const seed = items.slice(0, Math.min(items.length, 10_000)).map((it) => ({
-      ...it,
-      messageId: `grow-${it.messageId}`,
+    const seed = generateOrders(5_000, 11, "seed").map((o, i) => ({
+      messageId: uuidv7(),
+      seq: i + 1,
+      attempts: 1,
+      receivedAt,
+      decoded: decodeMessage(registry, order, o),
     }));
-    for (let k = 0; k * seed.length < GROW; k++) {
-      const copy = seed.map((it) => ({
-        ...it,
-        messageId: `${it.messageId}~${k}`,
-        receivedAt: new Date(Date.now() - Math.random() * 2 * 86_400_000),
-        decoded: decodeMessage(registry, order, {
-          ...orders[Number(it.messageId.split("-")[1].slice(1))],
-          order_key: `G${k}-${it.decoded.root.order_key}`,
-        }),
-      }));
-      for (let i = 0; i < copy.length; i += 1000) await writeBatch(sql, plan, copy.slice(i, i + 1000));
+    for (let i = 0; i < seed.length; i += 1000) await writeBatch(sql, plan, seed.slice(i, i + 1000));
+    await maintainStatusPartitions(sql, { retentionDays: 3 });
+    const columnsOf = async (table: string) =>
+      (await sql`SELECT column_name FROM information_schema.columns WHERE table_name = ${table}
+        AND table_schema = current_schema() AND is_identity = 'NO' ORDER BY ordinal_position`)
+        .map((r) => r.column_name as string);
+    const renamed = new Set(["order_key", "_message_id", "_root_key"]);
+    for (let k = 0; (await sql`SELECT count(*)::int AS n FROM orders`)[0].n < GROW; k++) {
+      for (const table of ["orders", "order_line_items"]) {
+        const cols = await columnsOf(table);
+        const values = cols.map((c) => (renamed.has(c) ? `${c} || '~${k}'` : c));
+        await sql.unsafe(
+          `INSERT INTO ${table} (${cols.join(", ")}) SELECT ${values.join(", ")} FROM ${table}`,
+        );
+      }
+      await sql.unsafe(`INSERT INTO nomnom.messages (message_id, entity, status, stream_seq, received_at,
+        processed_at, attempts, history) SELECT message_id || '~${k}', entity, status, stream_seq,
+        now() - random() * interval '2 days', processed_at, attempts, history FROM nomnom.messages`);
     }
     await sql.unsafe("VACUUM ANALYZE orders, order_line_items, nomnom.messages");
     const [{ n }] = await sql`SELECT count(*)::int AS n FROM orders`;
@@ -174,6 +188,7 @@ try {
   }
 } finally {
   await sql.end();
-  await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  if (process.argv.includes("--keep")) console.error(`kept database ${database}`);
+  else await admin.unsafe(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
   await admin.end();
 }
