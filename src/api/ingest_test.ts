@@ -157,10 +157,18 @@ Deno.test("a publish that is not acked answers 503 with Retry-After, never 202",
   assert.match(logs[0], /"level":"warn".*"msg":"NATS unavailable: answering 503/);
 });
 
-Deno.test("a body over the limit is 413", async () => {
-  const { request } = api();
+Deno.test("a body over the limit is 413, whether its Content-Length says so or it is read to the end", async () => {
+  const { request, published } = api();
   const big = JSON.stringify({ ...JSON.parse(order), comment: "x".repeat(5000) });
+  const bytes = String(new TextEncoder().encode(big).length);
+  const declared = await request("/ingest/message/Order", big, { "content-length": bytes });
+  assert.equal(declared.status, 413);
+  assert.equal(declared.body.error, "request body larger than 4096 bytes");
   assert.equal((await request("/ingest/message/Order", big)).status, 413);
+  // Under the limit with its Content-Length: taken (the length is checked from the header alone).
+  const fits = await request("/ingest/message/Order", order, { "content-length": String(order.length) });
+  assert.equal(fits.status, 202);
+  assert.equal(published.length, 1);
 });
 
 Deno.test("POST /ingest/batch takes the entity of each line from entity_type", async () => {
