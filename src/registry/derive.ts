@@ -6,7 +6,7 @@
 import type { FieldIssue } from "../errors.ts";
 import { PayloadError } from "../errors.ts";
 import { createKeyOf } from "./key.ts";
-import type { Entity, Field, Registry } from "./types.ts";
+import type { Entity, Field, Registry, Source } from "./types.ts";
 
 /** One row-to-be of an entity: its field values, and its position among the message's instances of that entity. */
 export type Instance = { values: Record<string, unknown>; index: number };
@@ -122,12 +122,9 @@ function computeInstance(
   issues: FieldIssue[],
 ): { values: Record<string, unknown>; invalid?: Set<string> } {
   const raw: Record<string, unknown> = {};
-  let paths: Record<string, string> | undefined; // where a value came from, when not its field's name
   let tainted: Set<string> | undefined; // fields computed from an invalid ancestor field
   for (const field of entity.fields) {
-    const { value, path } = computeField(field, ctx);
-    raw[field.name] = value;
-    if (path !== field.name) (paths ??= {})[field.name] = path;
+    raw[field.name] = computeField(field, ctx);
     if ((ctx.invalidAncestors || ctx.elementInvalid) && fromInvalid(field, ctx)) {
       (tainted ??= new Set()).add(field.name);
     }
@@ -139,7 +136,8 @@ function computeInstance(
       const name = String(issue.path[0] ?? "");
       invalid.add(name);
       if (tainted?.has(name)) continue;
-      issues.push({ field: ctx.location + (paths?.[name] ?? name), message: issue.message });
+      const field = entity.fields.find((f) => f.name === name);
+      issues.push({ field: ctx.location + (field ? fieldPath(field) : name), message: issue.message });
     }
     return { values: raw, invalid };
   }
@@ -158,41 +156,55 @@ function fromInvalid(field: Field, ctx: Context): boolean {
 const asObject = (v: unknown) =>
   typeof v === "object" && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
 
-function computeField(field: Field, ctx: Context): { value: unknown; path: string } {
+/**
+ * The value of `field` in the instance `ctx` describes. Called for every field of every instance of every
+ * message (API and worker): no closure or result object per call, and where the value came from (for an issue)
+ * is `fieldPath()`, asked only when the field fails.
+ */
+function computeField(field: Field, ctx: Context): unknown {
   const cf = field.computedFrom;
-  if (!cf) return { value: asObject(ctx.element)?.[field.name], path: field.name };
-  const sourceValue = (i: number) => {
-    const s = cf.sources[i];
-    if (!s) return undefined;
-    return "binding" in s ? ctx.bindings[s.binding] : ctx.ancestors[s.entity]?.[s.field];
-  };
-  const key = typeof cf.args.field === "string" ? cf.args.field : field.name;
+  if (!cf) return asObject(ctx.element)?.[field.name];
   switch (cf.transform) {
     case "copy_field":
-      return { value: sourceValue(0), path: field.name };
+      return sourceValue(cf.sources[0], ctx);
     case "constant_value":
-      return { value: cf.args.value, path: field.name };
+      return cf.args.value;
     case "coalesce":
-      return {
-        value: cf.sources.map((_, i) => sourceValue(i)).find((v) => v != null) ?? null,
-        path: field.name,
-      };
+      for (const s of cf.sources) {
+        const v = sourceValue(s, ctx);
+        if (v != null) return v;
+      }
+      return null;
     case "json_get_string":
     case "json_get_int":
     case "json_get_float":
-      return { value: asObject(sourceValue(0))?.[key], path: key };
+      return asObject(sourceValue(cf.sources[0], ctx))?.[jsonKey(field)];
     case "json_get_optional_string":
     case "json_get_optional_int":
     case "json_get_optional_float": {
-      const v = asObject(sourceValue(0))?.[key];
+      const v = asObject(sourceValue(cf.sources[0], ctx))?.[jsonKey(field)];
       const wanted = cf.transform.endsWith("string")
         ? typeof v === "string"
         : cf.transform.endsWith("int")
         ? Number.isInteger(v)
         : typeof v === "number";
-      return { value: wanted ? v : null, path: key };
+      return wanted ? v : null;
     }
   }
+}
+
+function sourceValue(s: Source | undefined, ctx: Context): unknown {
+  if (!s) return undefined;
+  return "binding" in s ? ctx.bindings[s.binding] : ctx.ancestors[s.entity]?.[s.field];
+}
+
+/** The key a json_get_* field reads from its source object: `args.field`, else the field's own name. */
+const jsonKey = (field: Field) =>
+  typeof field.computedFrom!.args.field === "string" ? field.computedFrom!.args.field : field.name;
+
+/** Where in the message a field's value comes from, relative to its instance: the JSON key it was read from. */
+function fieldPath(field: Field): string {
+  return field.computedFrom?.transform.startsWith("json_get") ? jsonKey(field) : field.name;
 }
 
 function checkDuplicateKeys(entity: Entity, instances: Instance[], issues: FieldIssue[]): void {

@@ -393,3 +393,25 @@ Deno.test("a field named id is refused once, saying how to keep it; a duplicate 
     "row_id",
   );
 });
+
+Deno.test("decodeMessage() names a failing json_get field by the key it was read from", () => {
+  const registry = createRegistry([
+    { path: "order.yaml", text: ORDER },
+    {
+      path: "item.yaml",
+      text: `
+entity:
+  name: Item
+  source_type: derived
+  repeated_for: { entity: Order, field: items, each_known_as: it }
+  fields:
+    - { name: qty, type: Integer, computed_from: { transform: json_get_int, sources: [it], args: { field: quantity } } }
+  persistence: {}`,
+    },
+  ]);
+  const order = registry.entities.get("Order")!;
+  const issues = payloadIssues(() =>
+    decodeMessage(registry, order, { order_id: "o1", items: [{ quantity: 2 }, { quantity: "two" }] })
+  );
+  assert.deepEqual(issues.map((i) => i.field), ["items[1].quantity"]);
+});
