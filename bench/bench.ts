@@ -22,6 +22,8 @@
  * Prints one table with the ratios 3÷M and 3÷A, 4÷A, 5÷C and 5÷B, G÷5 and writes the same as JSON under bench/results/. Every phase
  * checks that nothing was lost (by id where the bench made the ids, by count where wrk did: wrk does not count
  * requests still in flight when it stops, so the stream may hold a few more than it reports, never fewer).
+ * M, 3 and 4 also report the CPU time (user + system) the process under test spent per message: other load on a
+ * shared machine inflates it far less than the rates, so it compares nomnom's API with M when the rates swing.
  * `--only=A,B,M,C,3,4,5,G,6,R,E` runs some phases (ratios need their baseline in the same run); `--workers=1`
  * limits phase 5 to those worker counts, `--backlog=N` sets the orders of each drain.
  */
@@ -76,6 +78,8 @@ type Row = {
   /** This row as a fraction of each baseline it is judged against (measured in this run). */
   ratios?: { of: string; value: number }[];
   rss_mb?: number;
+  /** CPU time (user + system) of the process under test per message: what other load inflates least. */
+  cpu_us_per_msg?: number;
   lost?: number;
   note?: string;
 };
@@ -224,6 +228,13 @@ async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
   const kb = Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0);
   return round(kb / 1024, 0);
+}
+
+/** CPU time a process has used, in µs (utime + stime of /proc/<pid>/stat, in clock ticks of 1/100 s). */
+async function cpuUs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10_000;
 }
 
 async function peakRssMb(pid: number): Promise<number> {
@@ -454,7 +465,9 @@ try {
     const minimal = startScript("bench/minimal_service.ts", [NATS_URL, `${ns}.ingest`]);
     const url = await minimal.url();
     for (const c of CONCURRENCY) {
+      const cpuBefore = await cpuUs(minimal.child.pid!);
       const r = await wrk(`${url}/ingest/message/Order`, bodiesFile, c, SECONDS);
+      const cpu = (await cpuUs(minimal.child.pid!)) - cpuBefore;
       const ok = r.requests - r.non_2xx - r.socket_errors;
       const stored = (await jsm.streams.info(t.ingest.name)).state.messages;
       const rate = ok / (r.duration_us / 1e6);
@@ -466,6 +479,7 @@ try {
         p95_ms: round(r.p95_us / 1000, 2),
         p99_ms: round(r.p99_us / 1000, 2),
         ratios: ratiosOf(rate, [`A c=${c}`, baselineA.get(c)]),
+        cpu_us_per_msg: ok ? round(cpu / ok, 0) : undefined,
         lost: Math.max(0, ok - stored),
       });
       await jsm.streams.purge(t.ingest.name);
@@ -488,7 +502,9 @@ try {
     const url = await api.url();
     const streamMessages = async () => (await jsm.streams.info(t.ingest.name)).state.messages;
     for (const c of runs("3") ? CONCURRENCY : []) {
+      const cpuBefore = await cpuUs(api.child.pid!);
       const r = await wrk(`${url}/ingest/message/Order`, bodiesFile, c, SECONDS);
+      const cpu = (await cpuUs(api.child.pid!)) - cpuBefore;
       const ok = r.requests - r.non_2xx - r.socket_errors;
       const stored = await streamMessages();
       const rate = ok / (r.duration_us / 1e6);
@@ -499,6 +515,7 @@ try {
         p95_ms: round(r.p95_us / 1000, 2),
         p99_ms: round(r.p99_us / 1000, 2),
         ratios: ratiosOf(rate, [`M c=${c}`, baselineM.get(c)], [`A c=${c}`, baselineA.get(c)]),
+        cpu_us_per_msg: ok ? round(cpu / ok, 0) : undefined,
         lost: Math.max(0, ok - stored),
       });
       await jsm.streams.purge(t.ingest.name);
@@ -506,7 +523,9 @@ try {
     }
     for (const size of runs("4") ? [100, 1000] : []) {
       const file = await batchFile(size);
+      const cpuBefore = await cpuUs(api.child.pid!);
       const r = await wrk(`${url}/ingest/batch/Order`, file, 16, SECONDS, "application/x-ndjson");
+      const cpu = (await cpuUs(api.child.pid!)) - cpuBefore;
       const ok = r.requests - r.non_2xx - r.socket_errors;
       const stored = await streamMessages();
       const rate = stored / (r.duration_us / 1e6);
@@ -517,6 +536,7 @@ try {
         p95_ms: round(r.p95_us / 1000, 2),
         p99_ms: round(r.p99_us / 1000, 2),
         ratios: ratiosOf(rate, ["A c=64", baselineA.get(64)]),
+        cpu_us_per_msg: stored ? round(cpu / stored, 0) : undefined,
         lost: Math.max(0, ok * size - stored),
       });
       await jsm.streams.purge(t.ingest.name);
@@ -826,7 +846,18 @@ try {
 
   // ---------- report ----------
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${round(totalmem() / 1024 ** 3, 0)} GiB`;
-  const header = ["", "msgs/s", "rows/s", "p50 ms", "p95 ms", "p99 ms", "ratio", "RSS MB", "lost"];
+  const header = [
+    "",
+    "msgs/s",
+    "rows/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "ratio",
+    "CPU µs/msg",
+    "RSS MB",
+    "lost",
+  ];
   const table = [
     header,
     ...rows.map((r) => [
@@ -837,6 +868,7 @@ try {
       r.p95_ms?.toString() ?? "",
       r.p99_ms?.toString() ?? "",
       (r.ratios ?? []).map((x) => `${x.value} of ${x.of}`).join("; "),
+      r.cpu_us_per_msg?.toString() ?? "",
       r.rss_mb?.toString() ?? "",
       r.lost?.toString() ?? "",
     ]),
