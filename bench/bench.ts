@@ -25,7 +25,9 @@
  * M, 3 and 4 also report the CPU time (user + system) the process under test spent per message: other load on a
  * shared machine inflates it far less than the rates, so it compares nomnom's API with M when the rates swing.
  * `--only=A,B,M,C,3,4,5,G,6,R,E` runs some phases (ratios need their baseline in the same run); `--workers=1`
- * limits phase 5 to those worker counts, `--backlog=N` sets the orders of each drain.
+ * limits phase 5 to those worker counts, `--backlog=N` sets the orders of each drain. `--worker-v8-flags=A,B`
+ * and `--worker-preload=FILE` start the drains' Deno workers with those V8 flags or that preloaded module
+ * (bench/heap_sampler.ts: what their memory is made of), for trying heap settings on the worker alone.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -64,6 +66,11 @@ const BACKLOG = Number(process.argv.find((a) => a.startsWith("--backlog="))?.spl
 const drainWorkers = process.argv.find((a) => a.startsWith("--workers="))?.split("=")[1].split(",").map(
   Number,
 );
+/** `--worker-v8-flags=A,B` and `--worker-preload=FILE`: how the drains (C excepted) start Deno workers. */
+const workerV8Flags = process.argv.find((a) => a.startsWith("--worker-v8-flags="))?.split("=").slice(1).join(
+  "=",
+);
+const workerPreload = process.argv.find((a) => a.startsWith("--worker-preload="))?.split("=")[1];
 const E2E_SECONDS = quick ? 6 : 60;
 const CONCURRENCY = [1, 16, 64];
 const ENTITIES = join(ROOT, "tests/fixtures/nomnom-tpch/entities");
@@ -88,6 +95,15 @@ const commands = {
   deno: await nomnomCommand("deno"),
   bun: await nomnomCommand("bun"),
   binary: binary ? await nomnomCommand("binary", binary) : undefined,
+};
+const denoWorker = {
+  ...commands.deno,
+  args: [
+    ...commands.deno.args.slice(0, -1),
+    ...workerV8Flags ? [`--v8-flags=${workerV8Flags}`] : [],
+    ...workerPreload ? [`--preload=${join(process.cwd(), workerPreload)}`] : [],
+    commands.deno.args.at(-1)!,
+  ],
 };
 const baselineRuntime = runtime === "deno" ? "deno" : "bun";
 const scripts: Record<string, Awaited<ReturnType<typeof scriptCommand>>> = {
@@ -572,7 +588,10 @@ try {
     const ids = await publishBacklog(t, backlog);
     const procs = Array.from(
       { length: workers },
-      () => startNomnom(["--role=worker", "--ops-port=0", ...flags(ns)], rt),
+      () =>
+        rt === "deno"
+          ? startProcess(denoWorker, ["--role=worker", "--ops-port=0", ...flags(ns)])
+          : startNomnom(["--role=worker", "--ops-port=0", ...flags(ns)], rt),
     );
     let firstAt = 0;
     let firstCount = 0;
