@@ -28,7 +28,7 @@ export function decodeMessage(registry: Registry, entity: Entity, body: unknown)
     throw new PayloadError(entity.name, [{ field: "", message: "a message must be a JSON object" }]);
   }
   const issues: FieldIssue[] = [];
-  const result = entity.messageSchema!.safeParse(body);
+  const result = entity.parseValues!(body as Record<string, unknown>);
   let root = body as Record<string, unknown>;
   let rootInvalid: Set<string> | undefined;
   if (result.success) root = result.data;
@@ -129,7 +129,7 @@ function computeInstance(
       (tainted ??= new Set()).add(field.name);
     }
   }
-  const checked = entity.messageSchema!.safeParse(raw);
+  const checked = entity.parseValues!(raw);
   if (!checked.success) {
     const invalid = new Set(tainted);
     for (const issue of checked.error.issues) {

@@ -5,7 +5,7 @@
  * instance, is several times cheaper than a parse per field (zod compiles object schemas).
  */
 import { z } from "zod";
-import { fieldSchema } from "./field_types.ts";
+import { FAST_CHECKS, fieldSchema } from "./field_types.ts";
 import type { Entity } from "./types.ts";
 
 /** Build the schema of `entity`'s values (pure). */
@@ -17,4 +17,42 @@ export function createMessageSchema(entity: Entity): z.ZodType<Record<string, un
   }
   const object = z.object(shape);
   return (entity.doc ? object.describe(entity.doc) : object) as unknown as z.ZodType<Record<string, unknown>>;
+}
+
+/** What `schema.safeParse()` returns for an entity's values. */
+export type ValuesResult = z.ZodSafeParseResult<Record<string, unknown>>;
+
+/**
+ * `schema.safeParse()` for `entity`'s values, with a plain-JavaScript check in front ("check fast, explain with
+ * zod"): zod took a third of the worker's CPU and over a quarter of a POST. The check answers "certainly valid,
+ * here is what zod would return" or "not sure", and on "not sure" zod runs unchanged, so every error message is
+ * zod's. Its result is built as zod builds it: declared keys in declaration order, unknown keys dropped, a
+ * missing nullable field left out, a list field's array copied.
+ */
+export function createValueParser(
+  entity: Entity,
+  schema: z.ZodType<Record<string, unknown>>,
+): (input: Record<string, unknown>) => ValuesResult {
+  const fields = entity.fields.map((f) => ({
+    name: f.name,
+    nullable: f.nullable,
+    check: FAST_CHECKS[f.type],
+    copy: f.type === "list_object" || f.type === "list_string",
+  }));
+  // A field named like an Object.prototype member ("constructor", "__proto__") reads or writes the prototype:
+  // too subtle to mirror, so such an entity always goes through zod.
+  const safe = fields.every((f) => !(f.name in Object.prototype));
+  const slow = (input: Record<string, unknown>) => schema.safeParse(input);
+  if (!safe) return slow;
+  return (input) => {
+    const data: Record<string, unknown> = {};
+    for (const f of fields) {
+      const v = input[f.name];
+      if (f.nullable && (v === null || v === undefined)) {
+        if (f.name in input) data[f.name] = v;
+      } else if (f.check(v)) data[f.name] = f.copy ? (v as unknown[]).slice() : v;
+      else return slow(input);
+    }
+    return { success: true, data } as ValuesResult;
+  };
 }

@@ -59,6 +59,8 @@ export type Entity = {
   children: string[];
   /** Validates a message of this entity (root, reference) or the computed values of an instance (derived). */
   messageSchema?: z.ZodType<Record<string, unknown>>;
+  /** `messageSchema.safeParse()`, with a fast check in front of it (message_schema.ts createValueParser). */
+  parseValues?: (input: Record<string, unknown>) => z.ZodSafeParseResult<Record<string, unknown>>;
 };
 
 /** The loaded, frozen set of entities. */
