@@ -60,6 +60,31 @@ async function waitText(page: Page, selector: string, expected: string, timeout 
   }
 }
 
+/**
+ * Run `body` on a new page of a fresh chromium. Errors the page throws are collected and must be none; when
+ * anything fails, the error names a screenshot of what the page showed (the first thing to look at) and the
+ * page's errors.
+ */
+async function inBrowser(body: (page: Page) => Promise<void>): Promise<void> {
+  const browser = await chromium.launch(CHROMIUM);
+  const problems: string[] = [];
+  let page: Page | undefined;
+  try {
+    page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+    await body(page);
+    assert.deepEqual(problems, []);
+  } catch (error) {
+    const shot = join(await mkdtemp(join(tmpdir(), "nomnom-dashboard-failed-")), "failed.png");
+    await page?.screenshot({ path: shot }).catch(() => {});
+    throw new Error(`${(error as Error).message}\nscreenshot: ${shot}\n${problems.join("\n")}`, {
+      cause: error,
+    });
+  } finally {
+    await browser.close();
+  }
+}
+
 Deno.test({
   name:
     "the dashboard follows orders live, replays a dead letter from the page and reconnects after an API restart",
@@ -67,15 +92,10 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using env = await createTestEnv({ entities: ENTITIES });
-    const browser = await chromium.launch(CHROMIUM);
-    const problems: string[] = [];
-    let page: Page | undefined;
-    try {
+    await inBrowser(async (page) => {
       await env.start("worker");
       let api = await env.start("api");
       const port = new URL(api.url).port;
-      page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-      page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
       await page.goto(`${api.url}/dashboard`);
       await page.waitForSelector('[data-testid=conn][data-state="live"]');
       await waitText(page, "[data-testid=workers] .v", "1");
@@ -165,17 +185,7 @@ Deno.test({
         join(await mkdtemp(join(tmpdir(), "nomnom-dashboard-")), "dashboard.png");
       await page.click('[data-tab="messages"]');
       await page.screenshot({ path: shot, fullPage: false });
-      assert.deepEqual(problems, []);
-    } catch (error) {
-      // What the page showed when it went wrong is the first thing to look at.
-      const shot = join(await mkdtemp(join(tmpdir(), "nomnom-dashboard-failed-")), "failed.png");
-      await page?.screenshot({ path: shot }).catch(() => {});
-      throw new Error(`${(error as Error).message}\nscreenshot: ${shot}\n${problems.join("\n")}`, {
-        cause: error,
-      });
-    } finally {
-      await browser.close();
-    }
+    });
   },
 });
 
@@ -186,14 +196,9 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await using env = await createTestEnv({ entities: ENTITIES });
-    const browser = await chromium.launch(CHROMIUM);
-    const problems: string[] = [];
-    let page: Page | undefined;
-    try {
+    await inBrowser(async (page) => {
       await env.start("worker");
       const api = await env.start("api");
-      page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-      page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
       page.on("dialog", (dialog) => dialog.accept()); // the confirm() of drop and replay-all
       await page.goto(`${api.url}/dashboard#post`);
       await page.waitForSelector('[data-testid=conn][data-state="live"]');
@@ -316,16 +321,7 @@ Deno.test({
       const [{ status }] = await env.sql`SELECT status FROM nomnom.messages WHERE message_id = ${product}`;
       assert.equal(status, "dlq", "a dead letter the filter did not match stays");
       await filter({}, [product]);
-      assert.deepEqual(problems, []);
-    } catch (error) {
-      const shot = join(await mkdtemp(join(tmpdir(), "nomnom-dashboard-failed-")), "failed.png");
-      await page?.screenshot({ path: shot }).catch(() => {});
-      throw new Error(`${(error as Error).message}\nscreenshot: ${shot}\n${problems.join("\n")}`, {
-        cause: error,
-      });
-    } finally {
-      await browser.close();
-    }
+    });
   },
 });
 
@@ -343,15 +339,10 @@ Deno.test({
       `- {name: viewer, key: ${keys.read}, scopes: [read]}\n- {name: shop, key: ${keys.ingest}, scopes: [ingest]}\n`,
     );
     await using env = await createTestEnv({ entities: ENTITIES, flags: [`--api-keys-file=${file}`] });
-    const browser = await chromium.launch(CHROMIUM);
-    const problems: string[] = [];
-    let page: Page | undefined;
-    try {
+    await inBrowser(async (page) => {
       await env.start("worker");
       const api = await env.start("api");
       const auth = { authorization: `Bearer ${keys.ingest}` };
-      page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-      page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
       await page.goto(`${api.url}/dashboard`);
 
       // No key: the page says why and asks for one.
@@ -415,16 +406,7 @@ Deno.test({
       await page.click("[data-testid=key-forget]");
       await page.waitForSelector("[data-testid=key-prompt]:not([hidden])");
       assert.equal(await page.evaluate(() => sessionStorage.length), 0);
-      assert.deepEqual(problems, []);
-    } catch (error) {
-      const shot = join(await mkdtemp(join(tmpdir(), "nomnom-dashboard-failed-")), "failed.png");
-      await page?.screenshot({ path: shot }).catch(() => {});
-      throw new Error(`${(error as Error).message}\nscreenshot: ${shot}\n${problems.join("\n")}`, {
-        cause: error,
-      });
-    } finally {
-      await browser.close();
-    }
+    });
   },
 });
 
