@@ -88,6 +88,16 @@ async function startServer(dataDir: string, log: Logger): Promise<EmbeddedPostgr
       }. Move that directory away to start afresh, or pass --database-url to use a PostgreSQL server.`,
     );
   }
+  if (answer.templateError) {
+    log.warn(
+      "the data dir template could not be unpacked; the database was made by initdb instead (slower)",
+      {
+        data_dir: dir,
+        error: answer.templateError,
+        fix: "run `deno task pglite-template` after upgrading @electric-sql/pglite",
+      },
+    );
+  }
   log.info("embedded postgres ready", {
     data_dir: dir,
     address: answer.address,

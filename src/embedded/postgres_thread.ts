@@ -25,7 +25,7 @@ export type Created = "existing" | "template" | "initdb";
 
 export type ThreadRequest = { type: "start"; dir: string; assets?: PgliteAssets } | { type: "stop" };
 export type ThreadAnswer =
-  | { type: "ready"; address: string; ms: number; created: Created }
+  | { type: "ready"; address: string; ms: number; created: Created; templateError?: string }
   | { type: "failed"; message: string }
   | { type: "stopped" };
 
@@ -54,7 +54,10 @@ async function template(assets?: PgliteAssets): Promise<Blob> {
 }
 
 /** Open the database in `dir`, creating it from the template when `dir` holds none (initdb if that fails). */
-async function open(dir: string, assets?: PgliteAssets): Promise<{ db: PGlite; created: Created }> {
+async function open(
+  dir: string,
+  assets?: PgliteAssets,
+): Promise<{ db: PGlite; created: Created; templateError?: string }> {
   const { PGlite } = await import("@electric-sql/pglite");
   const options = await assetOptions(assets);
   const marker = join(dir, UNPACKING);
@@ -71,11 +74,12 @@ async function open(dir: string, assets?: PgliteAssets): Promise<{ db: PGlite; c
     const db = await PGlite.create(dir, { ...options, loadDataDir: await template(assets) });
     await rm(marker);
     return { db, created: "template" };
-  } catch {
+  } catch (error) {
     // A template PGlite cannot read (made by another version: build/pglite_template.ts says how to renew it)
-    // costs only time: the database is made the slow way.
+    // costs only time: the database is made the slow way, and the reason is logged.
     await emptyDir(dir);
-    return { db: await PGlite.create(dir, options), created: "initdb" };
+    const templateError = (error as Error).message ?? String(error);
+    return { db: await PGlite.create(dir, options), created: "initdb", templateError };
   }
 }
 
@@ -93,7 +97,7 @@ scope.onmessage = async ({ data }) => {
   }
   const started = performance.now();
   try {
-    const [{ db, created }, { PGLiteSocketServer }] = await Promise.all([
+    const [{ db, created, templateError }, { PGLiteSocketServer }] = await Promise.all([
       open(data.dir, data.assets),
       import("@electric-sql/pglite-socket"),
     ]);
@@ -108,6 +112,7 @@ scope.onmessage = async ({ data }) => {
       address: server.getServerConn(),
       ms: Math.round(performance.now() - started),
       created,
+      templateError,
     });
   } catch (error) {
     scope.postMessage({ type: "failed", message: (error as Error).message ?? String(error) });

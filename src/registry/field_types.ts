@@ -226,7 +226,7 @@ const isPlainObject = (v: unknown) => typeof v === "object" && v !== null && !Ar
  * The rules of BASE_SCHEMAS again, as plain predicates: true only for a value its schema certainly accepts and
  * returns unchanged (list types excepted: zod returns a copy of the array, see createValueParser). A value
  * refused here goes through zod, whose issue becomes the error message, so a predicate may be stricter than its
- * schema but never looser. Each must agree with the schema above it; tests/validation_equivalence_test.ts
+ * schema but never looser. Each must agree with the schema above it; src/registry/message_schema_test.ts
  * compares the two over generated values.
  */
 export const FAST_CHECKS: Record<FieldType, (v: unknown) => boolean> = {
