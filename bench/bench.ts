@@ -33,7 +33,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { cpus, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import process from "node:process";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -71,6 +71,8 @@ const workerV8Flags = process.argv.find((a) => a.startsWith("--worker-v8-flags="
   "=",
 );
 const workerPreload = process.argv.find((a) => a.startsWith("--worker-preload="))?.split("=")[1];
+/** `--worker-cpu-prof=DIR`: the drains' Deno workers write a V8 CPU profile there when they stop. */
+const workerCpuProf = process.argv.find((a) => a.startsWith("--worker-cpu-prof="))?.split("=")[1];
 const E2E_SECONDS = quick ? 6 : 60;
 const CONCURRENCY = [1, 16, 64];
 const ENTITIES = join(ROOT, "tests/fixtures/nomnom-tpch/entities");
@@ -102,6 +104,7 @@ const denoWorker = {
     ...commands.deno.args.slice(0, -1),
     ...workerV8Flags ? [`--v8-flags=${workerV8Flags}`] : [],
     ...workerPreload ? [`--preload=${join(process.cwd(), workerPreload)}`] : [],
+    ...workerCpuProf ? ["--cpu-prof", `--cpu-prof-dir=${resolve(workerCpuProf)}`] : [],
     commands.deno.args.at(-1)!,
   ],
 };
@@ -595,9 +598,14 @@ try {
     );
     let firstAt = 0;
     let firstCount = 0;
+    let firstCpu = 0;
+    const workersCpu = async () =>
+      (await Promise.all(procs.map((p) => cpuUs(p.child.pid!)))).reduce((a, b) => a + b);
     for (;;) {
       const done = (await completedCount()) - before;
-      if (done > 0 && !firstAt) [firstAt, firstCount] = [performance.now(), done];
+      if (done > 0 && !firstAt) {
+        [firstAt, firstCount, firstCpu] = [performance.now(), done, await workersCpu()];
+      }
       if (done >= backlog.length) break;
       const exited = procs.find((p) => p.child.exitCode !== null);
       if (exited) throw new Error(`a worker exited: ${exited.err().slice(-1500)}`);
@@ -605,12 +613,20 @@ try {
     }
     const seconds = (performance.now() - firstAt) / 1000;
     const rate = (backlog.length - firstCount) / seconds;
+    // The workers' CPU from the first completed message on (their start excluded), per message drained.
+    const cpuPerMsg = ((await workersCpu()) - firstCpu) / (backlog.length - firstCount);
     const [{ n }] = await sql`SELECT count(*)::int AS n FROM nomnom.messages WHERE status = 'completed'
       AND message_id = ANY(${ids})`;
     const rss = Math.max(...await Promise.all(procs.map((p) => peakRssMb(p.child.pid!))));
     for (const p of procs) await stopNomnom(p.child);
     for (const s of t.streams) await jsm.streams.delete(s.name);
-    return { rate, rowRate: rate * (rowsOf(backlog) / backlog.length), rss, lost: backlog.length - n };
+    return {
+      rate,
+      rowRate: rate * (rowsOf(backlog) / backlog.length),
+      rss,
+      cpuPerMsg,
+      lost: backlog.length - n,
+    };
   };
   // ---------- C: the minimal consumer (pull, parse, baseline B's upsert, ack) on the same backlog ----------
   let baselineC: number | undefined;
@@ -632,6 +648,7 @@ try {
     const result = JSON.parse(consumer.out().trim().split("\n").at(-1)!) as {
       messages: number;
       seconds: number;
+      cpu_us: number;
     };
     baselineC = result.messages / result.seconds;
     const [{ n }] = await sql`SELECT count(*)::int AS n FROM bench_orders`;
@@ -640,6 +657,7 @@ try {
       msgs_per_s: round(baselineC, 0),
       rows_per_s: round(baselineC * (rowsOf(backlog) / backlog.length), 0),
       ratios: ratiosOf(baselineC * (rowsOf(backlog) / backlog.length), ["B", baselineB]),
+      cpu_us_per_msg: round(result.cpu_us / result.messages, 0),
       lost: backlog.length - n,
     });
     log(`C: ${round(baselineC, 0)} msgs/s`);
@@ -661,6 +679,7 @@ try {
         ? ratiosOf(r.rate, ["C", baselineC]).concat(ratiosOf(r.rowRate, ["B", baselineB]))
         : ratiosOf(r.rowRate, ["B", baselineB]),
       rss_mb: r.rss,
+      cpu_us_per_msg: round(r.cpuPerMsg, 0),
       lost: r.lost,
     });
     log(`5 ${workers} worker(s) ${rt}: ${round(r.rate, 0)} msgs/s`);
@@ -697,6 +716,7 @@ try {
       rows_per_s: round(r.rowRate, 0),
       ratios: ratiosOf(r.rate, ["empty tables", empty]),
       rss_mb: r.rss,
+      cpu_us_per_msg: round(r.cpuPerMsg, 0),
       lost: r.lost,
     });
     log(

@@ -12,9 +12,17 @@ const ESCAPED = /[\\"]/g;
 
 /** The array literal of `values` (null elements are SQL NULL). */
 export function textArray(values: readonly (string | null)[]): string {
+  return textArrayOf(values, (v) => v);
+}
+
+/**
+ * The array literal of `text(item)` for each of `items`, without an array of the texts in between: a batch's
+ * upsert reads ~35,000 values straight from its rows into its literals.
+ */
+export function textArrayOf<T>(items: readonly T[], text: (item: T) => string | null): string {
   let literal = "{";
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
+  for (let i = 0; i < items.length; i++) {
+    const v = text(items[i]);
     if (i > 0) literal += ",";
     if (v === null) literal += "NULL";
     else literal += NEEDS_ESCAPE.test(v) ? `"${v.replace(ESCAPED, "\\$&")}"` : `"${v}"`;

@@ -7,11 +7,12 @@
 import type { DecodedMessage } from "../registry/derive.ts";
 import { toSqlText } from "../registry/field_types.ts";
 import { createKeyOf } from "../registry/key.ts";
+import type { MetaColumn } from "../registry/names.ts";
 import type { Entity, Registry } from "../registry/types.ts";
 import type { Sql } from "./connect.ts";
 import { createEntityStatements, type EntityStatements } from "./statements.ts";
 import { upsertStatuses } from "./status.ts";
-import { textArray } from "./text_array.ts";
+import { textArray, textArrayOf } from "./text_array.ts";
 
 /** One message of the batch, decoded, with where it sits in the stream. */
 export type BatchItem = {
@@ -55,7 +56,19 @@ export function createWritePlan(
   return { registry, statements, descendants, legacyChildren };
 }
 
-type Row = Record<string, unknown>;
+/**
+ * One row of an upsert: an instance's values, its key (registry/key.ts, computed once) and the meta columns
+ * nomnom adds. The parameters are read from these directly: no row object with the meta columns spread in.
+ */
+export type Row = {
+  values: Record<string, unknown>;
+  key: string;
+  messageId: string;
+  seq: number;
+  /** Derived rows: their root's key and their position among the message's instances of the entity. */
+  rootKey?: string;
+  index?: number;
+};
 
 /** Write `items` and mark them completed, all in one transaction. Throws the database's error unchanged. */
 export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]): Promise<void> {
@@ -89,29 +102,32 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
     for (const entity of plan.registry.ingestible) {
       const group = byEntity.get(entity.name);
       if (!group) continue;
-      // Children find their root by this text: canonical, so 5 and "5" (a bigint key) are one root.
+      // Children find their root by this text: canonical, so 5 and "5" (a bigint key) are one root. It is also
+      // the root row's key (a root without unicity fields is keyed by its message id).
       const naturalKeyOf = entity.storage?.naturalKey ? createKeyOf(entity) : undefined;
-      const rootKey = (item: BatchItem) =>
-        naturalKeyOf ? naturalKeyOf(item.decoded.root) : JSON.stringify([item.messageId]);
+      const rootKeys = group.map((item) =>
+        naturalKeyOf ? naturalKeyOf(item.decoded.root) : JSON.stringify([item.messageId])
+      );
       // Winners: the messages whose root row was written (the newest for its key); their old children go.
-      let winners = group;
+      let winners = group.map((_, i) => i);
       const rootStatements = plan.statements.get(entity.name);
       if (rootStatements) {
-        const rows = group.map((item) => ({
-          ...item.decoded.root,
-          _message_id: item.messageId,
-          _seq: item.seq,
+        const rows = group.map((item, i): Row => ({
+          values: item.decoded.root,
+          key: rootKeys[i],
+          messageId: item.messageId,
+          seq: item.seq,
         }));
-        const upsert = run(rootStatements.upsert, toParams(rootStatements, newestByKey(entity, rows)));
+        const upsert = run(rootStatements.upsert, toParams(rootStatements, newestByKey(rows)));
         sent.push(upsert);
         await settle();
         const written = await upsert;
         const applied = new Set(written.map((r) => Number(r._seq)));
-        winners = group.filter((item) => applied.has(item.seq));
+        winners = winners.filter((i) => applied.has(group[i].seq));
       }
       if (winners.length === 0) continue;
-      const keys = winners.map(rootKey);
-      const newest = String(Math.max(...winners.map((w) => w.seq)));
+      const keys = winners.map((i) => rootKeys[i]);
+      const newest = String(Math.max(...winners.map((i) => group[i].seq)));
       for (const child of plan.descendants.get(entity.name) ?? []) {
         const st = plan.statements.get(child.name)!;
         sent.push(run(st.deleteStaleChildren!, [textArray(keys), newest]));
@@ -121,23 +137,30 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
           sent.push(run(
             legacy.text,
             legacy.rootFields.map((f) =>
-              textArray(winners.map((w) => toSqlText(types.get(f)!, w.decoded.root[f])))
+              textArrayOf(winners, (i) => toSqlText(types.get(f)!, group[i].decoded.root[f]))
             ),
           ));
         }
+        const childKeyOf = createKeyOf(child);
+        const natural = child.storage!.naturalKey;
         const rows: Row[] = [];
-        winners.forEach((item, i) => {
+        for (const i of winners) {
+          const item = group[i];
           for (const instance of item.decoded.derived.get(child.name) ?? []) {
             rows.push({
-              ...instance.values,
-              _message_id: item.messageId,
-              _seq: item.seq,
-              _root_key: keys[i],
-              _index: instance.index,
+              values: instance.values,
+              // Computed once: by decodeMessage()'s duplicate check when it had to compare, else here.
+              key: natural
+                ? instance.key ?? childKeyOf(instance.values)
+                : childKeyOf({ _message_id: item.messageId, _index: instance.index }),
+              messageId: item.messageId,
+              seq: item.seq,
+              rootKey: rootKeys[i],
+              index: instance.index,
             });
           }
-        });
-        if (rows.length > 0) sent.push(run(st.upsert, toParams(st, newestByKey(child, rows))));
+        }
+        if (rows.length > 0) sent.push(run(st.upsert, toParams(st, newestByKey(rows))));
       }
     }
     sent.push(upsertStatuses(
@@ -157,25 +180,35 @@ export async function writeBatch(sql: Sql, plan: WritePlan, items: BatchItem[]):
 }
 
 /**
- * One row per key (the highest `_seq` wins), sorted by key. Keys are compared in PostgreSQL's terms (see
+ * One row per key (the highest `seq` wins), sorted by key. Keys are compared in PostgreSQL's terms (see
  * registry/key.ts): two rows PostgreSQL sees as one key in one upsert fail it with 21000.
  */
-export function newestByKey(entity: Entity, rows: Row[]): Row[] {
-  const keyOf = createKeyOf(entity);
+export function newestByKey(rows: Row[]): Row[] {
   const newest = new Map<string, Row>();
   for (const row of rows) {
-    const k = keyOf(row);
-    const seen = newest.get(k);
-    if (!seen || (seen._seq as number) < (row._seq as number)) newest.set(k, row);
+    const seen = newest.get(row.key);
+    if (!seen || seen.seq < row.seq) newest.set(row.key, row);
   }
-  return [...newest.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+  return [...newest.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-/** One `text[]` literal per column of the upsert (src/db/text_array.ts). */
+/** How each parameter of an upsert is read from a row: a stored column's value, or a meta column. */
+const META_TEXT: Record<MetaColumn, ((row: Row) => string) | undefined> = {
+  _message_id: (row) => row.messageId,
+  _seq: (row) => String(row.seq),
+  _root_key: (row) => row.rootKey!,
+  _index: (row) => String(row.index),
+  _updated_at: undefined, // PostgreSQL's default, never a parameter
+};
+
+/** One `text[]` literal per parameter of the upsert (src/db/text_array.ts), read straight from the rows. */
 function toParams(st: EntityStatements, rows: Row[]): string[] {
   const types = new Map(st.entity.storage!.columns.map((c) => [c.name, c.type]));
   return st.params.map((name) => {
     const type = types.get(name);
-    return textArray(rows.map((row) => type ? toSqlText(type, row[name]) : String(row[name])));
+    if (type) return textArrayOf(rows, (row) => toSqlText(type, row.values[name]));
+    const meta = META_TEXT[name as MetaColumn];
+    if (!meta) throw new Error(`upsert parameter "${name}" is neither a stored column nor a meta column`);
+    return textArrayOf(rows, meta);
   });
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createRegistry } from "../registry/load.ts";
-import { newestByKey } from "./write_batch.ts";
+import { createKeyOf } from "../registry/key.ts";
+import { newestByKey, type Row } from "./write_batch.ts";
 
 const registry = createRegistry([{
   path: "account.yaml",
@@ -11,6 +12,11 @@ entity:
   persistence: { database: { unicity_fields: [account_no, at] } }`,
 }]);
 const account = registry.entities.get("Account")!;
+const keyOf = createKeyOf(account);
+/** Rows as writeBatch() makes them: the key computed from the values (createKeyOf). */
+const rowsOf = (list: (Record<string, unknown> & { _seq: number })[]): Row[] =>
+  list.map(({ _seq, ...values }) => ({ values, key: keyOf(values), messageId: `m${_seq}`, seq: _seq }));
+const summary = (rows: Row[]) => rows.map((r) => [r.values.account_no, r.seq]);
 
 Deno.test("newestByKey() keeps the row latest in the stream for each key and sorts rows by key", () => {
   const rows = [
@@ -19,7 +25,7 @@ Deno.test("newestByKey() keeps the row latest in the stream for each key and sor
     { account_no: 2, at: "2025-01-01T00:00:00Z", balance: 3, _seq: 11 },
     { account_no: 1, at: "2025-01-01T00:00:00Z", balance: 4, _seq: 9 },
   ];
-  assert.deepEqual(newestByKey(account, rows).map((r) => [r.account_no, r._seq]), [[1, 12], [2, 11]]);
+  assert.deepEqual(summary(newestByKey(rowsOf(rows))), [[1, 12], [2, 11]]);
 });
 
 Deno.test("newestByKey() treats one key spelt two ways as one row (PostgreSQL would fail the upsert with 21000)", () => {
@@ -28,5 +34,5 @@ Deno.test("newestByKey() treats one key spelt two ways as one row (PostgreSQL wo
     { account_no: "5", at: "2025-01-01T10:00:00.000Z", balance: 1.5, _seq: 4 },
     { account_no: "6", at: "2025-01-01T10:00:00Z", balance: 1, _seq: 2 },
   ];
-  assert.deepEqual(newestByKey(account, rows).map((r) => [r.account_no, r._seq]), [["5", 4], ["6", 2]]);
+  assert.deepEqual(summary(newestByKey(rowsOf(rows))), [["5", 4], ["6", 2]]);
 });

@@ -8,8 +8,11 @@ import { PayloadError } from "../errors.ts";
 import { createKeyOf } from "./key.ts";
 import type { Entity, Field, Registry, Source } from "./types.ts";
 
-/** One row-to-be of an entity: its field values, and its position among the message's instances of that entity. */
-export type Instance = { values: Record<string, unknown>; index: number };
+/**
+ * One row-to-be of an entity: its field values, and its position among the message's instances of that entity.
+ * `key` is its canonical key text (registry/key.ts) when the duplicate check computed it; the worker reuses it.
+ */
+export type Instance = { values: Record<string, unknown>; index: number; key?: string };
 
 /** A validated message: the root instance and every derived instance, by entity name. */
 export type DecodedMessage = {
@@ -214,6 +217,7 @@ function checkDuplicateKeys(entity: Entity, instances: Instance[], issues: Field
   const seen = new Map<string, number>();
   for (const instance of instances) {
     const key = keyOf(instance.values);
+    instance.key = key;
     const first = seen.get(key);
     if (first !== undefined) {
       issues.push({

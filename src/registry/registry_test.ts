@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { EntityDefinitionError, PayloadError } from "../errors.ts";
 import { decodeMessage } from "./derive.ts";
+import { createKeyOf } from "./key.ts";
 import { createRegistry, loadRegistry } from "./load.ts";
 import { DERIVED_META_COLUMNS, META_COLUMNS } from "./names.ts";
 
@@ -103,6 +104,15 @@ Deno.test("decodeMessage() rejects two line items with the same key", async () =
   body.line_items[1].line_number = 1;
   const [issue] = payloadIssues(() => decodeMessage(registry, registry.entities.get("Order")!, body));
   assert.match(issue.message, /#1 and #2 have the same key/);
+});
+
+Deno.test("decodeMessage() hands on the key its duplicate check computed, the same as createKeyOf() gives", async () => {
+  const registry = await loadRegistry(COMPAT + "entities");
+  const body = JSON.parse(await readFile(COMPAT + "example_order.json", "utf8"));
+  const items = decodeMessage(registry, registry.entities.get("Order")!, body).derived.get("OrderLineItem")!;
+  assert.ok(items.length > 1);
+  const keyOf = createKeyOf(registry.entities.get("OrderLineItem")!);
+  for (const item of items) assert.equal(item.key, keyOf(item.values));
 });
 
 const ORDER = `
