@@ -6,7 +6,7 @@
 import type { FieldIssue } from "../errors.ts";
 import { PayloadError } from "../errors.ts";
 import { createKeyOf } from "./key.ts";
-import type { Entity, Field, Registry, Source } from "./types.ts";
+import type { Entity, Field, Registry, Source, Transform } from "./types.ts";
 
 /**
  * One row-to-be of an entity: its field values, and its position among the message's instances of that entity.
@@ -126,12 +126,14 @@ function computeInstance(
 ): { values: Record<string, unknown>; invalid?: Set<string> } {
   const raw: Record<string, unknown> = {};
   let tainted: Set<string> | undefined; // fields computed from an invalid ancestor field
-  for (const field of entity.fields) {
-    raw[field.name] = computeField(field, ctx);
-    if ((ctx.invalidAncestors || ctx.elementInvalid) && fromInvalid(field, ctx)) {
-      (tainted ??= new Set()).add(field.name);
+  for (const r of readersOf(entity)) {
+    raw[r.field.name] = computeField(r, ctx);
+    if ((ctx.invalidAncestors || ctx.elementInvalid) && fromInvalid(r.field, ctx)) {
+      (tainted ??= new Set()).add(r.field.name);
     }
   }
+  // Every source valid: the values are checked where they are (createInstanceCheck), no copy and no zod.
+  if (!ctx.invalidAncestors && !ctx.elementInvalid && entity.checkInstance?.(raw)) return { values: raw };
   const checked = entity.parseValues!(raw);
   if (!checked.success) {
     const invalid = new Set(tainted);
@@ -160,38 +162,89 @@ const asObject = (v: unknown) =>
   typeof v === "object" && v !== null && !Array.isArray(v) ? v as Record<string, unknown> : undefined;
 
 /**
- * The value of `field` in the instance `ctx` describes. Called for every field of every instance of every
+ * How a field's value is found, worked out once per field (readersOf): what computeField() would otherwise ask of
+ * the field's transform, by name, for every field of every instance.
+ */
+type Reader = {
+  field: Field;
+  kind: ReadKind;
+  sources: Source[];
+  /** json_get_*: the key read from the source object; constant_value: unused. */
+  key: string;
+};
+
+const enum ReadKind {
+  Element,
+  Copy,
+  Constant,
+  Coalesce,
+  JsonGet,
+  JsonOptionalString,
+  JsonOptionalInt,
+  JsonOptionalFloat,
+}
+
+const KINDS: Record<Transform, ReadKind> = {
+  copy_field: ReadKind.Copy,
+  constant_value: ReadKind.Constant,
+  coalesce: ReadKind.Coalesce,
+  json_get_string: ReadKind.JsonGet,
+  json_get_int: ReadKind.JsonGet,
+  json_get_float: ReadKind.JsonGet,
+  json_get_optional_string: ReadKind.JsonOptionalString,
+  json_get_optional_int: ReadKind.JsonOptionalInt,
+  json_get_optional_float: ReadKind.JsonOptionalFloat,
+};
+
+const readers = new WeakMap<Entity, Reader[]>();
+
+/** The readers of `entity`'s fields, in field order (made on first use; entities are frozen). */
+function readersOf(entity: Entity): Reader[] {
+  let list = readers.get(entity);
+  if (!list) {
+    list = entity.fields.map((field) => ({
+      field,
+      kind: field.computedFrom ? KINDS[field.computedFrom.transform] : ReadKind.Element,
+      sources: field.computedFrom?.sources ?? [],
+      key: field.computedFrom?.transform.startsWith("json_get") ? jsonKey(field) : field.name,
+    }));
+    readers.set(entity, list);
+  }
+  return list;
+}
+
+/**
+ * The value of a field in the instance `ctx` describes. Called for every field of every instance of every
  * message (API and worker): no closure or result object per call, and where the value came from (for an issue)
  * is `fieldPath()`, asked only when the field fails.
  */
-function computeField(field: Field, ctx: Context): unknown {
-  const cf = field.computedFrom;
-  if (!cf) return asObject(ctx.element)?.[field.name];
-  switch (cf.transform) {
-    case "copy_field":
-      return sourceValue(cf.sources[0], ctx);
-    case "constant_value":
-      return cf.args.value;
-    case "coalesce":
-      for (const s of cf.sources) {
+function computeField(r: Reader, ctx: Context): unknown {
+  switch (r.kind) {
+    case ReadKind.Element:
+      return asObject(ctx.element)?.[r.key];
+    case ReadKind.Copy:
+      return sourceValue(r.sources[0], ctx);
+    case ReadKind.Constant:
+      return r.field.computedFrom!.args.value;
+    case ReadKind.Coalesce:
+      for (const s of r.sources) {
         const v = sourceValue(s, ctx);
         if (v != null) return v;
       }
       return null;
-    case "json_get_string":
-    case "json_get_int":
-    case "json_get_float":
-      return asObject(sourceValue(cf.sources[0], ctx))?.[jsonKey(field)];
-    case "json_get_optional_string":
-    case "json_get_optional_int":
-    case "json_get_optional_float": {
-      const v = asObject(sourceValue(cf.sources[0], ctx))?.[jsonKey(field)];
-      const wanted = cf.transform.endsWith("string")
-        ? typeof v === "string"
-        : cf.transform.endsWith("int")
-        ? Number.isInteger(v)
-        : typeof v === "number";
-      return wanted ? v : null;
+    case ReadKind.JsonGet:
+      return asObject(sourceValue(r.sources[0], ctx))?.[r.key];
+    case ReadKind.JsonOptionalString: {
+      const v = asObject(sourceValue(r.sources[0], ctx))?.[r.key];
+      return typeof v === "string" ? v : null;
+    }
+    case ReadKind.JsonOptionalInt: {
+      const v = asObject(sourceValue(r.sources[0], ctx))?.[r.key];
+      return Number.isInteger(v) ? v : null;
+    }
+    case ReadKind.JsonOptionalFloat: {
+      const v = asObject(sourceValue(r.sources[0], ctx))?.[r.key];
+      return typeof v === "number" ? v : null;
     }
   }
 }

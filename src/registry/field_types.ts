@@ -251,16 +251,31 @@ export const FAST_CHECKS: Record<FieldType, (v: unknown) => boolean> = {
   },
   json: (v) => v !== undefined && storableJson(v),
   object: (v) => isPlainObject(v) && storableJson(v),
-  list_object: (v) => {
-    if (!Array.isArray(v)) return false;
-    for (let i = 0; i < v.length; i++) if (!isPlainObject(v[i])) return false; // no every(): it skips holes
-    return storableJson(v);
-  },
-  list_string: (v) => {
-    if (!Array.isArray(v)) return false;
-    for (let i = 0; i < v.length; i++) if (typeof v[i] !== "string") return false;
-    return storableJson(v);
-  },
+  list_object: (v) => isListOf(v, isPlainObject) && storableJson(v),
+  list_string: (v) => isListOf(v, isString) && storableJson(v),
+};
+
+const isString = (v: unknown) => typeof v === "string";
+/** An array whose every element passes `check` (no every(): it skips holes, zod does not). */
+const isListOf = (v: unknown, check: (e: unknown) => boolean) => {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (!check(v[i])) return false;
+  return true;
+};
+
+/**
+ * FAST_CHECKS for a value read out of a message that has passed its own checks: a derived instance's field
+ * computed from validated fields (src/registry/derive.ts). Every string and JSON value in such a message was
+ * already found storable (no NUL, no lone surrogate, no infinite number), so that is not checked a second time
+ * for each child: the string and JSON types check their shape only, every other type as FAST_CHECKS does.
+ */
+export const CHECKED_SOURCE_CHECKS: Record<FieldType, (v: unknown) => boolean> = {
+  ...FAST_CHECKS,
+  string: isString,
+  json: (v) => v !== undefined,
+  object: isPlainObject,
+  list_object: (v) => isListOf(v, isPlainObject),
+  list_string: (v) => isListOf(v, isString),
 };
 
 /** The zod schema of one field in a message, honouring nullability (nullable ⇒ missing or null allowed). */

@@ -8,7 +8,7 @@ import { EntityDefinitionError } from "../errors.ts";
 import { suggest } from "../suggest.ts";
 import { describeUnknownType, isScalar, parseFieldType } from "./field_types.ts";
 import type { EntityDecl, FieldDecl } from "./format.ts";
-import { createMessageSchema, createValueParser } from "./message_schema.ts";
+import { createInstanceCheck, createMessageSchema, createValueParser } from "./message_schema.ts";
 import {
   DERIVED_META_COLUMNS,
   isIdentifier,
@@ -113,6 +113,7 @@ export function createRegistry(files: { path: string; text: string }[]): Registr
   for (const entity of ordered) {
     entity.messageSchema = createMessageSchema(entity);
     entity.parseValues = createValueParser(entity, entity.messageSchema);
+    if (entity.kind === "derived") entity.checkInstance = createInstanceCheck(entity);
   }
   const map = new Map(ordered.map((e) => [e.name, e]));
   for (const entity of ordered) Object.freeze(entity);

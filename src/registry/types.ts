@@ -61,6 +61,8 @@ export type Entity = {
   messageSchema?: z.ZodType<Record<string, unknown>>;
   /** `messageSchema.safeParse()`, with a fast check in front of it (message_schema.ts createValueParser). */
   parseValues?: (input: Record<string, unknown>) => z.ZodSafeParseResult<Record<string, unknown>>;
+  /** Derived entities: the check of an instance computed from validated fields (createInstanceCheck). */
+  checkInstance?: (raw: Record<string, unknown>) => boolean;
 };
 
 /** The loaded, frozen set of entities. */
