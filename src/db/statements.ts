@@ -20,7 +20,9 @@ export type EntityStatements = {
   entity: Entity;
   /** Parameter order of `upsert`: stored columns, then the meta columns listed here. */
   params: string[];
-  /** Upsert of a batch; `RETURNING _seq` tells which rows were written (newer than what was there). */
+  /**
+   * Upsert of a batch. A root's ends in `RETURNING _seq`: which rows were written (newer than what was there).
+   */
   upsert: string;
   /** Derived tables only: delete the children of the given roots ($1) written before sequence $2. */
   deleteStaleChildren?: string;
@@ -112,7 +114,9 @@ export function createEntityStatements(entity: Entity, root?: Entity): EntitySta
     `FROM unnest(${columns.map((_, i) => `$${i + 1}::text[]`).join(", ")}) AS u(${aliases.join(", ")})`,
     `ON CONFLICT (${s.key.map(sqlIdent).join(", ")}) DO UPDATE SET ${updates.join(", ")}`,
     `WHERE ${guard}`,
-    `RETURNING t."_seq"`,
+    // Only a root's answer is read (which messages won, whose children are replaced). A child upsert's would be
+    // one row back per line item, each parsed by postgres.js into an object nobody reads.
+    ...derived ? [] : [`RETURNING t."_seq"`],
   ].join("\n");
   // Old children of replaced roots. `= ANY($1)` probes the _root_key index once per key (a join against
   // unnest() was planned as a scan of the whole child table). One bound for the batch is enough: the root upsert

@@ -34,6 +34,11 @@ Deno.test("upserts are guarded by the stream sequence and use one text[] paramet
   assert.ok(!upsert.includes('"items"'), "list fields are not columns unless overridden");
 });
 
+Deno.test("only a root's upsert returns its rows (writeBatch reads which messages won; a child's answer is unread)", () => {
+  assert.match(createEntityStatements(registry.entities.get("Order")!).upsert, /RETURNING t\."_seq"$/);
+  assert.doesNotMatch(createEntityStatements(registry.entities.get("Item")!).upsert, /RETURNING/);
+});
+
 Deno.test("a derived entity without unicity fields is keyed by message and position, and records its root", () => {
   const item = registry.entities.get("Item")!;
   assert.match(createEntityTableSpec(item).create, /UNIQUE \("_message_id", "_index"\)/);
