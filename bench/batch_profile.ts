@@ -5,6 +5,11 @@
  * the tables with N orders' worth of rows (as phase G does), to see how the cost grows.
  *
  *   deno run -A bench/batch_profile.ts [--batches=20] [--batch=500] [--grow=0] [--explain] [--baseline] [--keep]
+ *     [--alternate-set=wal_compression=lz4]
+ *
+ * `--alternate-set=NAME=VALUE` runs every other batch with that session setting (a superuser's SET on this one
+ * connection, never the server's configuration) and reports the two halves apart: an operator setting measured
+ * on the same tables in the same minutes.
  */
 import process from "node:process";
 import postgres from "postgres";
@@ -22,6 +27,7 @@ import { generateOrders } from "./orders.ts";
 const arg = (name: string, fallback: number) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? fallback);
 const BATCHES = arg("batches", 20), BATCH = arg("batch", 500), GROW = arg("grow", 0);
+const alternate = process.argv.find((a) => a.startsWith("--alternate-set="))?.split("=").slice(1);
 const PG_URL = process.env.NOMNOM_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -146,7 +152,16 @@ try {
   const clientCpu: number[] = [];
   const transactionServerCpu: number[] = [];
   const baseline: number[] = [];
+  const baselineServerCpu: number[] = [];
+  /** Per batch: the WAL PostgreSQL wrote meanwhile (the whole server's: others' writes count too). */
+  const walBytes: number[] = [];
+  const walLsn = async () => Number((await sql`SELECT pg_current_wal_lsn() - '0/0' AS b`)[0].b);
   for (let b = 0; b < BATCHES; b++) {
+    if (alternate) {
+      const [name, value] = [alternate[0], alternate.slice(1).join("=")];
+      await sql.unsafe(b % 2 ? `SET ${name} = '${value}'` : `SET ${name} TO DEFAULT`);
+    }
+    const lsn = await walLsn();
     const started = performance.now();
     const cpu = process.cpuUsage();
     const server = backendCpu();
@@ -155,6 +170,7 @@ try {
     const used = process.cpuUsage(cpu);
     clientCpu.push((used.user + used.system) / 1000);
     transactionServerCpu.push(backendCpu() - server);
+    walBytes.push((await walLsn()) - lsn);
   }
   if (process.argv.includes("--explain")) {
     explaining = true;
@@ -167,8 +183,10 @@ try {
     for (let b = 0; b < BATCHES; b++) {
       const chunk = orders.slice(b * BATCH, (b + 1) * BATCH);
       const started = performance.now();
+      const server = backendCpu();
       await timed.begin((tx) => upsertBaseline(tx as never, chunk, chunk.map((_, k) => b * BATCH + k)));
       baseline.push(performance.now() - started);
+      baselineServerCpu.push(backendCpu() - server);
     }
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -190,8 +208,23 @@ try {
         Math.round(mean(transactionServerCpu.slice(skip)) * 10) / 10
       } ms a batch (mean: /proc counts 10 ms ticks)`,
   );
+  if (alternate) {
+    for (const half of [0, 1]) {
+      const pick = <T>(xs: T[]) => xs.filter((_, b) => b >= skip && b % 2 === half);
+      console.log(
+        `${half ? alternate.join("=") : `${alternate[0]} default`}: median ${
+          Math.round(median(pick(totals)) * 100) / 100
+        } ms a batch, PostgreSQL CPU ${
+          Math.round(mean(pick(transactionServerCpu)) * 10) / 10
+        } ms (mean), WAL ${Math.round(median(pick(walBytes)) / 1024)} KiB (median, server-wide)`,
+      );
+    }
+  }
   if (baseline.length) {
-    console.log(`baseline B transaction: median ${Math.round(median(baseline.slice(skip)) * 100) / 100} ms`);
+    console.log(
+      `baseline B transaction: median ${Math.round(median(baseline.slice(skip)) * 100) / 100} ms; ` +
+        `PostgreSQL CPU ${Math.round(mean(baselineServerCpu.slice(skip)) * 10) / 10} ms a batch (mean)`,
+    );
   }
 } finally {
   await sql.end();
