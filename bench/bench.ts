@@ -24,10 +24,12 @@
  * requests still in flight when it stops, so the stream may hold a few more than it reports, never fewer).
  * M, 3 and 4 also report the CPU time (user + system) the process under test spent per message: other load on a
  * shared machine inflates it far less than the rates, so it compares nomnom's API with M when the rates swing.
+ * C, 5 and G report it for the consumer or the workers (from the first message completed on).
  * `--only=A,B,M,C,3,4,5,G,6,R,E` runs some phases (ratios need their baseline in the same run); `--workers=1`
  * limits phase 5 to those worker counts, `--backlog=N` sets the orders of each drain. `--worker-v8-flags=A,B`
  * and `--worker-preload=FILE` start the drains' Deno workers with those V8 flags or that preloaded module
- * (bench/heap_sampler.ts: what their memory is made of), for trying heap settings on the worker alone.
+ * (bench/heap_sampler.ts: what their memory is made of), for trying heap settings on the worker alone;
+ * `--worker-cpu-prof=DIR` has them write a V8 CPU profile to DIR when they stop.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
