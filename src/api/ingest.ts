@@ -5,6 +5,7 @@
  *                                       also {"body_base64": ..., "entity_type": ...}
  *   POST /ingest/batch[/{entity}]       NDJSON, one message per line, per-line results
  */
+import { isUtf8 } from "node:buffer";
 import { createHash } from "node:crypto";
 import { type Context, Hono } from "hono";
 import { v5 as uuidv5, v7 as uuidv7 } from "uuid";
@@ -15,9 +16,14 @@ import type { Logger } from "../log.ts";
 import type { Publisher } from "../stream/publish.ts";
 import type { Accepted, BatchLine, BatchResult } from "./contract.ts";
 import { answerFor, HttpError, readBody } from "./http_error.ts";
+import { findLines } from "./ndjson_lines.ts";
+import { createPublishWindow } from "./publish_window.ts";
 
-/** Publishes in flight at once for one NDJSON request (JetStream acks pipeline; unbounded would flood NATS). */
-const BATCH_WINDOW = 256;
+/**
+ * Publishes in flight at once for all NDJSON requests together (JetStream acks pipeline; unbounded would flood
+ * NATS, and per request it grew with the number of batches: publish_window.ts).
+ */
+const PUBLISH_WINDOW = 256;
 
 /** UUIDv5 namespace of message ids derived from an Idempotency-Key (any fixed UUID; never change it). */
 const IDEMPOTENCY_NAMESPACE = "8f9b6a1e-4c1d-4e0b-9a57-2f1e6c3d5b70";
@@ -137,6 +143,7 @@ export function createIngestRoutes(
   };
   const answer = (a: Accepted) => (a.duplicate ? 200 : 202) as 200 | 202;
 
+  const window = createPublishWindow(PUBLISH_WINDOW);
   const app = new Hono();
 
   app.post("/message/:entity", async (c) => {
@@ -172,42 +179,54 @@ export function createIngestRoutes(
     return c.json(result, answer(result));
   });
 
+  /**
+   * The lines of one NDJSON body, each validated and published as a view of the body's bytes (ndjson_lines.ts),
+   * with at most PUBLISH_WINDOW publishes in flight across all batches (publish_window.ts); what a line keeps
+   * until the answer is its result.
+   */
   const batch = async (
     c: Context,
-    text: string,
+    bytes: Uint8Array,
     entityFor: (line: unknown) => Entity,
     key: string | undefined,
   ) => {
-    const lines = text.split(/\r?\n/).map((raw, i) => ({ raw, line: i + 1 })).filter((l) =>
-      l.raw.trim() !== ""
-    );
+    // Strict: invalid UTF-8 anywhere refuses the whole batch (400) before any line is published.
+    if (!isUtf8(bytes)) throw new HttpError(400, "body is not valid UTF-8");
+    const lines = findLines(bytes);
+    const count = lines.start.length;
     // Every line counts, valid or not, and the whole batch is refused before any line is published.
-    admit?.(c, lines.length);
-    if (lines.length === 0) throw new HttpError(400, "empty batch: send one JSON message per line (NDJSON)");
-    const encoder = new TextEncoder();
-    const results: BatchLine[] = new Array(lines.length);
+    admit?.(c, count);
+    if (count === 0) throw new HttpError(400, "empty batch: send one JSON message per line (NDJSON)");
+    const results: BatchLine[] = new Array(count);
     let next = 0;
+    const publishLine = async (i: number) => {
+      const line = lines.number[i];
+      try {
+        const view = bytes.subarray(lines.start[i], lines.end[i]);
+        if (view.length > messageBytes) {
+          throw new HttpError(
+            413,
+            `line ${line} is ${view.length} bytes, larger than --max-message-bytes (${messageBytes})`,
+          );
+        }
+        const lineKey = key === undefined ? undefined : `${key}:${line}`;
+        const body = parseJsonText(lineDecoder.decode(view), `line ${line}`);
+        results[i] = { line, ...await accept(entityFor(body), view, body, lineKey) };
+      } catch (error) {
+        results[i] = lineError(line, error as Error);
+      }
+    };
     const work = async () => {
-      while (next < lines.length) {
-        const i = next++;
-        const { raw, line } = lines[i];
+      while (next < count) {
+        await window.acquire();
         try {
-          const bytes = encoder.encode(raw);
-          if (bytes.length > messageBytes) {
-            throw new HttpError(
-              413,
-              `line ${line} is ${bytes.length} bytes, larger than --max-message-bytes (${messageBytes})`,
-            );
-          }
-          const body = parseJsonText(raw, `line ${line}`);
-          const lineKey = key === undefined ? undefined : `${key}:${line}`;
-          results[i] = { line, ...await accept(entityFor(body), bytes, body, lineKey) };
-        } catch (error) {
-          results[i] = lineError(line, error as Error);
+          if (next < count) await publishLine(next++);
+        } finally {
+          window.release();
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(BATCH_WINDOW, lines.length) }, work));
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_WINDOW, count) }, work));
     const accepted = results.filter((r) => r.status !== "rejected").length;
     // Not Math.max(...results): a batch of a million short lines would pass a million arguments (RangeError, 500).
     const retryAfter = results.reduce(
@@ -222,8 +241,7 @@ export function createIngestRoutes(
   app.post("/batch/:entity", async (c) => {
     const entity = findEntity(c.req.param("entity"));
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
-    const text = decodeUtf8(await readBody(c), "body");
-    const { status, body, retryAfter } = await batch(c, text, () => entity, key);
+    const { status, body, retryAfter } = await batch(c, await readBody(c), () => entity, key);
     if (status === 503) c.header("Retry-After", String(retryAfter));
     return c.json(body, status);
   });
@@ -232,8 +250,7 @@ export function createIngestRoutes(
     const fixed = c.req.query("entity") ?? c.req.header("X-Entity-Type");
     const entity = fixed ? findEntity(fixed) : undefined;
     const key = idempotencyKey(c.req.header("Idempotency-Key"));
-    const text = decodeUtf8(await readBody(c), "body");
-    const { status, body, retryAfter } = await batch(c, text, (line) => {
+    const { status, body, retryAfter } = await batch(c, await readBody(c), (line) => {
       if (entity) return entity;
       const name = isObject(line) ? line.entity_type : undefined;
       if (typeof name !== "string") {
@@ -272,6 +289,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+/** A batch's lines: the body was checked as a whole, and a byte order mark inside a line stays (JSON refuses it). */
+const lineDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 function parseJson(bytes: Uint8Array, what = "body"): unknown {
   if (bytes.length === 0) throw new HttpError(400, `empty ${what}: send a JSON object`);

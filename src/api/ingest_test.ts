@@ -11,21 +11,31 @@ const TPCH = new URL("../../tests/fixtures/nomnom-tpch/", import.meta.url).pathn
 const registry = await loadRegistry(TPCH + "entities");
 const order = await readFile(TPCH + "example_order.json", "utf8");
 
-/** A publisher that records what it was given (our own small interface; NATS itself is tested in tests/). */
-function recordingPublisher(fail?: Error) {
+/**
+ * A publisher that records what it was given (our own small interface; NATS itself is tested in tests/). With
+ * `slow`, each ack comes a timer tick later, and `inFlight.max` tells how many publishes waited at once.
+ */
+function recordingPublisher(fail?: Error, slow = false) {
   const published: { entity: string; body: string; messageId: string; bodySha256?: string }[] = [];
+  const inFlight = { now: 0, max: 0 };
   const publisher: Publisher = {
-    publish({ entity, body, messageId, bodySha256 }) {
-      if (fail) return Promise.reject(fail);
+    async publish({ entity, body, messageId, bodySha256 }) {
+      if (fail) throw fail;
       published.push({ entity, body: new TextDecoder().decode(body), messageId, bodySha256 });
-      return Promise.resolve({ seq: published.length, duplicate: false });
+      const seq = published.length;
+      if (slow) {
+        inFlight.max = Math.max(inFlight.max, ++inFlight.now);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        inFlight.now--;
+      }
+      return { seq, duplicate: false };
     },
   };
-  return { publisher, published };
+  return { publisher, published, inFlight };
 }
 
-function api(fail?: Error, options: { statusesDown?: boolean } = {}) {
-  const { publisher, published } = recordingPublisher(fail);
+function api(fail?: Error, options: { statusesDown?: boolean; slowPublisher?: boolean } = {}) {
+  const { publisher, published, inFlight } = recordingPublisher(fail, options.slowPublisher);
   const metrics = createMetrics("api", "test");
   const logs: string[] = [];
   const app = createApi({
@@ -75,7 +85,7 @@ function api(fail?: Error, options: { statusesDown?: boolean } = {}) {
     const response = await app.request(path, { method: "POST", body, headers });
     return { status: response.status, headers: response.headers, body: await response.json() };
   };
-  return { request, published, logs };
+  return { request, published, logs, inFlight };
 }
 
 Deno.test("POST /ingest/message/{entity} publishes the body unchanged and answers 202 with an id", async () => {
@@ -253,4 +263,33 @@ Deno.test("with PostgreSQL down an Idempotency-Key request is still published (J
   assert.equal(published.length, 1);
   assert.equal(published[0].messageId, r.body.message_id, "the derived id is the Nats-Msg-Id");
   assert.ok(logs.some((l) => /idempotency lookup failed/.test(l) && /"level":"warn"/.test(l)));
+});
+
+Deno.test("NDJSON batches keep at most 256 publishes in flight together, and answer each line in order", async () => {
+  const { request, published, inFlight } = api(undefined, { slowPublisher: true });
+  // Three batches of 300 lines at once (each over 64 KiB, so read chunk by chunk), with blank lines, CRLF and
+  // spaces around lines: each line is published byte for byte as sent, and answered under its own number.
+  const batches = [0, 1, 2].map((b) =>
+    Array.from({ length: 300 }, (_, i) => JSON.stringify({ ...JSON.parse(order), order_key: `O${b}-${i}` }))
+  );
+  const bodies = batches.map((lines) =>
+    lines.map((l, i) => i % 7 === 0 ? `  ${l} ` : l).join("\r\n") + "\n\n"
+  );
+  const answers = await Promise.all(bodies.map((body) =>
+    request("/ingest/batch/Order", body, {
+      "content-type": "application/x-ndjson",
+      "content-length": String(new TextEncoder().encode(body).length),
+    })
+  ));
+  assert.equal(inFlight.max, 256, "one window for all batches, not 256 for each");
+  for (const [b, r] of answers.entries()) {
+    assert.equal(r.status, 202);
+    assert.equal(r.body.accepted, 300);
+    assert.deepEqual(r.body.results.map((x: { line: number }) => x.line), batches[b].map((_, i) => i + 1));
+    for (const [i, result] of r.body.results.entries()) {
+      const sent = published.find((p) => p.messageId === result.message_id)!;
+      assert.equal(sent.body, i % 7 === 0 ? `  ${batches[b][i]} ` : batches[b][i]);
+    }
+  }
+  assert.equal(published.length, 900);
 });
