@@ -26,7 +26,7 @@ import { loadServerTls, urlScheme } from "./api/server_tls.ts";
 import type { Config } from "./config.ts";
 import { connectDatabase, type Sql } from "./db/connect.ts";
 import { type EmbeddedNats, findNatsServer, startEmbeddedNats } from "./embedded/nats.ts";
-import { type EmbeddedPostgres, startEmbeddedPostgres } from "./embedded/postgres.ts";
+import { type EmbeddedPostgres, startEmbeddedPostgres, usesEmbeddedPostgres } from "./embedded/postgres.ts";
 import { findLegacyChildren, migrate } from "./db/migrate.ts";
 import { type SchemaWatch, startSchemaWatch } from "./db/schema_watch.ts";
 import { startStatusRetention } from "./db/status_retention.ts";
@@ -62,6 +62,8 @@ export type Runtime = {
   accepted: RateCounter;
   /** Set at the first moment of a shutdown: readiness fails from then on. */
   stopping: boolean;
+  /** The embedded database when the caller began its start (src/cli/run.ts); the database module takes it over. */
+  prestarted?: { postgres?: Promise<EmbeddedPostgres> };
   /** The URLs of what runs embedded (role all without NATS_URL / DATABASE_URL). */
   embedded: { nats?: string; postgres?: string };
   nats?: Nats & { js: JetStreamClient; jsm: JetStreamManager };
@@ -132,16 +134,10 @@ const MODULES: Record<ModuleName, Module> = {
   database: {
     deps: [],
     async start(rt) {
-      let url = rt.config.databaseUrl;
+      let url = rt.config.databaseUrl!;
       let embedded: EmbeddedPostgres | undefined;
-      if (!url && rt.config.postgresCaFile) {
-        throw new ConfigError(
-          "--postgres-ca-file (NOMNOM_POSTGRES_CA_FILE) is set without --database-url (DATABASE_URL): the " +
-            "embedded PostgreSQL (PGlite) speaks no TLS. Set --database-url, or unset the CA file.",
-        );
-      }
-      if (!url) {
-        embedded = await startEmbeddedPostgres(rt.config.dataDir, rt.log);
+      if (usesEmbeddedPostgres(rt.config)) {
+        embedded = await (rt.prestarted?.postgres ?? startEmbeddedPostgres(rt.config.dataDir, rt.log));
         url = embedded.url;
         rt.embedded.postgres = url;
       }
@@ -281,7 +277,7 @@ export type Running = { runtime: Runtime; stop(): Promise<void> };
 /** Start `target` and its dependencies. On a failed start, what had started is stopped again. */
 export async function run(
   target: ModuleName,
-  base: Pick<Runtime, "config" | "registry" | "log"> & Partial<Pick<Runtime, "topology">>,
+  base: Pick<Runtime, "config" | "registry" | "log"> & Partial<Pick<Runtime, "topology" | "prestarted">>,
 ): Promise<Running> {
   const rt: Runtime = {
     ...base,

@@ -1,9 +1,12 @@
 /** `nomnom [run]`: start the role's modules (src/app.ts), print the banner, stop gracefully on a signal. */
 import process from "node:process";
-import { run } from "../app.ts";
+import type { Running } from "../app.ts";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
 import { createBanner } from "./banner.ts";
 import { createCliLogger, defineCommand, loadEntities } from "./command.ts";
 import { writeDemoServices } from "../embedded/data_dir.ts";
+import { type EmbeddedPostgres, startEmbeddedPostgres, usesEmbeddedPostgres } from "../embedded/postgres.ts";
 import { checkPortsFree } from "./ports.ts";
 import { EMBEDDED_NATS, requireNoSecurity } from "../stream/nats_options.ts";
 import { requireServices } from "./services.ts";
@@ -24,7 +27,6 @@ export const runCommand = defineCommand({
     if (!config.natsUrl) requireNoSecurity(config.nats, EMBEDDED_NATS);
     await checkPortsFree(config);
     const log = createCliLogger(config, config.role);
-    const registry = await loadEntities(config.entitiesDir);
     // Nothing is expected here: postgres.js's write on a closed socket, which used to land here when PostgreSQL
     // cut a connection, is patched at its source (patches/postgres+3.4.9.patch).
     process.on("uncaughtException", (error) => {
@@ -61,7 +63,15 @@ export const runCommand = defineCommand({
       }
     });
     const started = performance.now();
-    const running = await run(config.role, { config, registry, log });
+    // The embedded database first: PGlite's start, on its own thread, is most of the demo's start, and runs
+    // while the entities and the roles' modules (src/app.ts and all it imports) load here. The database
+    // module takes it over (and reports its failure); a start that fails before that stops it again.
+    const postgres = usesEmbeddedPostgres(config) ? startEmbeddedPostgres(config.dataDir, log) : undefined;
+    postgres?.catch(() => {});
+    const running = await startRoles(config, log, postgres).catch(async (error) => {
+      await postgres?.then((pg) => pg.stop(), () => {});
+      throw error;
+    });
     const { embedded } = running.runtime;
     // `nomnom dlq` and `nomnom migrate` find the demo's services here (src/cli/services.ts).
     const forget = embedded.nats || embedded.postgres
@@ -91,3 +101,14 @@ export const runCommand = defineCommand({
     return 0;
   },
 });
+
+/** Load the entities and start the role's modules, on the embedded database `postgres` has begun, if any. */
+async function startRoles(
+  config: Config,
+  log: Logger,
+  postgres: Promise<EmbeddedPostgres> | undefined,
+): Promise<Running> {
+  const registry = await loadEntities(config.entitiesDir);
+  const { run } = await import("../app.ts");
+  return await run(config.role, { config, registry, log, prestarted: { postgres } });
+}

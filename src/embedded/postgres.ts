@@ -8,6 +8,8 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { Config } from "../config.ts";
+import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { lockDataDir } from "./data_dir.ts";
 import type { PgliteAssets, ThreadAnswer, ThreadRequest } from "./postgres_thread.ts";
@@ -32,19 +34,41 @@ async function copyAssets(assets: PgliteAssets): Promise<PgliteAssets> {
 }
 
 /**
+ * Whether a role with `config` runs on the embedded database: without --database-url. PGlite speaks no TLS, so
+ * a CA file without a URL is a ConfigError.
+ */
+export function usesEmbeddedPostgres(config: Pick<Config, "databaseUrl" | "postgresCaFile">): boolean {
+  if (config.databaseUrl) return false;
+  if (config.postgresCaFile) {
+    throw new ConfigError(
+      "--postgres-ca-file (NOMNOM_POSTGRES_CA_FILE) is set without --database-url (DATABASE_URL): the " +
+        "embedded PostgreSQL (PGlite) speaks no TLS. Set --database-url, or unset the CA file.",
+    );
+  }
+  return true;
+}
+
+/**
  * Open (or create) the database in `dataDir/pg` and serve it on 127.0.0.1 (a free port). Takes the data dir's
  * lock (DataDirLockedError when another nomnom holds it) until stopped.
  */
 export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedPostgres> {
-  const unlock = await lockDataDir(dataDir);
+  // The thread loads PGlite's code and WebAssembly at once, while the data dir is locked here.
+  const thread = startThread();
+  let unlock: () => Promise<void>;
   try {
-    const running = await startServer(dataDir, log);
+    unlock = await lockDataDir(dataDir);
+  } catch (error) {
+    thread.terminate();
+    throw error;
+  }
+  try {
+    const running = await startServer(thread, dataDir, log);
+    let stopped: Promise<void> | undefined;
     return {
       url: running.url,
-      async stop() {
-        await running.stop();
-        await unlock();
-      },
+      // Once: the demo's start stops it on a failure, and the database module on its own stop.
+      stop: () => stopped ??= running.stop().then(unlock),
     };
   } catch (error) {
     await unlock();
@@ -52,9 +76,16 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   }
 }
 
-async function startServer(dataDir: string, log: Logger): Promise<EmbeddedPostgres> {
-  const dir = join(dataDir, "pg");
-  await mkdir(dir, { recursive: true });
+type Thread = {
+  send(request: ThreadRequest): void;
+  next(): Promise<ThreadAnswer>;
+  terminate(): void;
+  /** Resolves once the thread has been told to load PGlite (the binary's files are copied first). */
+  loading: Promise<void>;
+};
+
+/** The database's thread, told at once to load PGlite; its answers in order. */
+function startThread(): Thread {
   const embedded = (globalThis as { __NOMNOM_PGLITE__?: Embedded }).__NOMNOM_PGLITE__;
   const thread = new Worker(embedded?.thread ?? new URL("./postgres_thread.ts", import.meta.url).href, {
     type: "module",
@@ -78,8 +109,17 @@ async function startServer(dataDir: string, log: Logger): Promise<EmbeddedPostgr
     deliver({ type: "failed", message: event.message });
   };
   const send = (request: ThreadRequest) => thread.postMessage(request);
-  send({ type: "start", dir, assets: embedded ? await copyAssets(embedded.assets) : undefined });
-  const answer = await next();
+  const loading = (embedded ? copyAssets(embedded.assets) : Promise.resolve(undefined))
+    .then((assets) => send({ type: "load", assets }));
+  return { send, next, terminate: () => thread.terminate(), loading };
+}
+
+async function startServer(thread: Thread, dataDir: string, log: Logger): Promise<EmbeddedPostgres> {
+  const dir = join(dataDir, "pg");
+  const answer = await mkdir(dir, { recursive: true })
+    .then(() => thread.loading)
+    .then(() => (thread.send({ type: "start", dir }), thread.next()))
+    .catch((error) => ({ type: "failed" as const, message: (error as Error).message ?? String(error) }));
   if (answer.type !== "ready") {
     thread.terminate();
     throw new Error(
@@ -107,8 +147,8 @@ async function startServer(dataDir: string, log: Logger): Promise<EmbeddedPostgr
   return {
     url: `postgres://postgres@${answer.address}/postgres`,
     async stop() {
-      send({ type: "stop" });
-      await next();
+      thread.send({ type: "stop" });
+      await thread.next();
       thread.terminate();
     },
   };

@@ -9,13 +9,16 @@
  * pgdata_template.tar.gz, the data directory PGlite's own initdb made (build/pglite_template.ts), in about a
  * second. A marker file says an unpack is under way, so a start killed halfway starts afresh next time.
  *
- * Protocol: the main thread posts `{ type: "start", dir, assets? }` once, then `{ type: "stop" }`; this thread
- * answers `{ type: "ready", address, ms, created }` or `{ type: "failed", message }`, and `{ type: "stopped" }`.
+ * Protocol: the main thread posts `{ type: "load", assets? }` as soon as the thread exists (PGlite's code and
+ * WebAssembly load while the main thread locks the data dir and loads the rest of nomnom), then
+ * `{ type: "start", dir }` once, then `{ type: "stop" }`; this thread answers `{ type: "ready", address, ms,
+ * created }` or `{ type: "failed", message }`, and `{ type: "stopped" }`.
  */
 import { existsSync } from "node:fs";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { PGlite, PGliteOptions } from "@electric-sql/pglite";
+import { unpackTemplate } from "./template_archive.ts";
 
 /** PGlite's own files and the data dir template, as Blobs, when the compiled binary embeds them (build/bun_main.ts). */
 export type PgliteAssets = { wasm: Blob; initdb: Blob; data: Blob; template: Blob };
@@ -23,7 +26,10 @@ export type PgliteAssets = { wasm: Blob; initdb: Blob; data: Blob; template: Blo
 /** How the database came to be: opened as it was, unpacked from the template, or made by initdb (fallback). */
 export type Created = "existing" | "template" | "initdb";
 
-export type ThreadRequest = { type: "start"; dir: string; assets?: PgliteAssets } | { type: "stop" };
+export type ThreadRequest =
+  | { type: "load"; assets?: PgliteAssets }
+  | { type: "start"; dir: string }
+  | { type: "stop" };
 export type ThreadAnswer =
   | { type: "ready"; address: string; ms: number; created: Created; templateError?: string }
   | { type: "failed"; message: string }
@@ -48,30 +54,46 @@ async function assetOptions(assets?: PgliteAssets): Promise<Partial<PGliteOption
   };
 }
 
-async function template(assets?: PgliteAssets): Promise<Blob> {
-  if (assets) return assets.template;
-  return new Blob([await readFile(new URL("./pgdata_template.tar.gz", import.meta.url))]);
+async function template(assets?: PgliteAssets): Promise<Uint8Array> {
+  if (assets) return new Uint8Array(await assets.template.arrayBuffer());
+  return await readFile(new URL("./pgdata_template.tar.gz", import.meta.url));
+}
+
+/** What a start needs of PGlite: its class, the options that find its files, the socket server. */
+type Loaded = Awaited<ReturnType<typeof load>>;
+
+async function load(assets?: PgliteAssets) {
+  const [{ PGlite }, options, { PGLiteSocketServer }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    assetOptions(assets),
+    import("@electric-sql/pglite-socket"),
+  ]);
+  return { PGlite, options, PGLiteSocketServer };
 }
 
 /** Open the database in `dir`, creating it from the template when `dir` holds none (initdb if that fails). */
 async function open(
   dir: string,
+  loading: Promise<Loaded>,
   assets?: PgliteAssets,
 ): Promise<{ db: PGlite; created: Created; templateError?: string }> {
-  const { PGlite } = await import("@electric-sql/pglite");
-  const options = await assetOptions(assets);
   const marker = join(dir, UNPACKING);
   if (existsSync(marker)) await emptyDir(dir);
   if (existsSync(join(dir, "PG_VERSION"))) {
+    const { PGlite, options } = await loading;
     return { db: await PGlite.create(dir, options), created: "existing" };
   }
   if ((await readdir(dir)).length > 0) {
     // Not a database and not empty: initdb there says what is wrong better than an unpack over it would.
+    const { PGlite, options } = await loading;
     return { db: await PGlite.create(dir, options), created: "initdb" };
   }
   await writeFile(marker, "");
   try {
-    const db = await PGlite.create(dir, { ...options, loadDataDir: await template(assets) });
+    // The files are written while PGlite's code and WebAssembly load; PGlite then opens them as a database.
+    await template(assets).then((gz) => unpackTemplate(gz, dir));
+    const { PGlite, options } = await loading;
+    const db = await PGlite.create(dir, options);
     await rm(marker);
     return { db, created: "template" };
   } catch (error) {
@@ -79,6 +101,7 @@ async function open(
     // costs only time: the database is made the slow way, and the reason is logged.
     await emptyDir(dir);
     const templateError = (error as Error).message ?? String(error);
+    const { PGlite, options } = await loading;
     return { db: await PGlite.create(dir, options), created: "initdb", templateError };
   }
 }
@@ -88,8 +111,17 @@ async function emptyDir(dir: string): Promise<void> {
 }
 
 let stop: (() => Promise<void>) | undefined;
+/** PGlite loading, from the "load" message on, and the binary's files it came with. */
+let loading: Promise<Loaded> | undefined;
+let assets: PgliteAssets | undefined;
 
 scope.onmessage = async ({ data }) => {
+  if (data.type === "load") {
+    assets = data.assets;
+    loading = load(data.assets);
+    loading.catch(() => {}); // reported by the start that awaits it
+    return;
+  }
   if (data.type === "stop") {
     await stop?.().catch(() => {});
     scope.postMessage({ type: "stopped" });
@@ -97,10 +129,8 @@ scope.onmessage = async ({ data }) => {
   }
   const started = performance.now();
   try {
-    const [{ db, created, templateError }, { PGLiteSocketServer }] = await Promise.all([
-      open(data.dir, data.assets),
-      import("@electric-sql/pglite-socket"),
-    ]);
+    const { db, created, templateError } = await open(data.dir, loading!, assets);
+    const { PGLiteSocketServer } = await loading!;
     const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 4 });
     await server.start();
     stop = async () => {
