@@ -223,8 +223,13 @@ function freePort(): Promise<number> {
  * The slowest /health of the demo on `port` while `SELECT pg_sleep(2)` runs in its embedded database (reached
  * through the banner's psql URL, as a person would): PGlite's own thread must keep the API answering.
  */
-async function healthDuringSlowQuery(port: number, banner: string): Promise<number> {
-  const dbUrl = banner.match(/psql +psql '([^']+)'/)?.[1];
+async function healthDuringSlowQuery(port: number, banner: () => string): Promise<number> {
+  // /ready turns true a moment before the banner is printed (the demo writes services.json in between).
+  let dbUrl: string | undefined;
+  for (let i = 0; i < 200 && !dbUrl; i++) {
+    dbUrl = banner().match(/psql +psql '([^']+)'/)?.[1];
+    if (!dbUrl) await new Promise((r) => setTimeout(r, 50));
+  }
   if (!dbUrl) throw new Error("the demo's banner has no psql line");
   const db = postgres(dbUrl, { max: 1, onnotice: () => {} });
   try {
@@ -857,7 +862,7 @@ try {
             await new Promise((r) => setTimeout(r, 5));
           }
           times.push(performance.now() - started);
-          if (times === again && i === 0) healthMax = await healthDuringSlowQuery(port, p.out());
+          if (times === again && i === 0) healthMax = await healthDuringSlowQuery(port, p.out);
           await stopNomnom(p.child);
         }
         await rm(dataDir, { recursive: true, force: true });
