@@ -126,7 +126,9 @@ const STREAMED_BODY_BYTES = 64 * 1024;
  */
 export async function readBody(c: Context): Promise<Uint8Array> {
   try {
-    const length = Number(c.req.header("Content-Length"));
+    // Only a Content-Length that frames the body (no Transfer-Encoding beside it) was checked against the
+    // route's limit (app.ts) and may size the buffer; any other body is read, under bodyLimit, as it comes.
+    const length = c.req.header("Transfer-Encoding") ? NaN : Number(c.req.header("Content-Length"));
     const stream = c.req.raw.body;
     if (!(length > STREAMED_BODY_BYTES) || !stream) return new Uint8Array(await c.req.arrayBuffer());
     const bytes = new Uint8Array(length);
