@@ -39,6 +39,10 @@ export function readTar(tar: Uint8Array): TarEntry[] {
     const size = parseInt(field(at + 124, 12).trim() || "0", 8);
     const type = String.fromCharCode(tar[at + 156]);
     const path = relativePath(prefix ? `${prefix}/${name}` : name);
+    // A size that is not a number, or runs past the archive's end, would unpack a short file without a word.
+    if (!Number.isSafeInteger(size) || size < 0 || at + BLOCK + size > tar.length) {
+      throw new Error(`tar member "${name}" has a size (${size}) the archive does not hold`);
+    }
     if (type === "5") entries.push({ path, type: "dir" });
     else if (type === "0" || type === "\0") {
       entries.push({ path, type: "file", data: tar.subarray(at + BLOCK, at + BLOCK + size) });

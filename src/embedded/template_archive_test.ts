@@ -48,6 +48,11 @@ Deno.test("readTar() refuses members it cannot unpack and paths outside the data
     () => readTar(writeTar([{ path: "../x", type: "file", data: new Uint8Array(0) }])),
     /points outside the data dir/,
   );
+  const cut = writeTar([{ path: "f", type: "file", data: bytes("x".repeat(2_000)) }]).subarray(0, 1_024);
+  assert.throws(() => readTar(cut), /tar member "f" has a size \(2000\) the archive does not hold/);
+  const garbled = writeTar([{ path: "g", type: "file", data: bytes("y") }]);
+  garbled.set(bytes("zz"), 124); // the size field, no longer octal
+  assert.throws(() => readTar(garbled), /tar member "g" has a size \(NaN\)/);
 });
 
 Deno.test("nonZeroRuns() leaves whole 8 KB pages of zeros out, and merges adjacent pages", () => {
