@@ -69,7 +69,10 @@ export const runCommand = defineCommand({
     const postgres = usesEmbeddedPostgres(config) ? startEmbeddedPostgres(config.dataDir, log) : undefined;
     postgres?.catch(() => {});
     const running = await startRoles(config, log, postgres).catch(async (error) => {
-      await postgres?.then((pg) => pg.stop(), () => {});
+      // The start's own error is what the user must see: a database that also fails to stop is only logged.
+      await postgres?.then((pg) => pg.stop(), () => {}).catch((stopError) => {
+        log.warn("the embedded PostgreSQL did not stop cleanly after the failed start", { error: stopError });
+      });
       throw error;
     });
     const { embedded } = running.runtime;
