@@ -15,7 +15,7 @@ import process from "node:process";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import postgres from "postgres";
-import { nomnomCommand } from "./nomnom_command.ts";
+import { benchFlags, nomnomCommand } from "./nomnom_command.ts";
 import { generateOrders } from "./orders.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -67,14 +67,12 @@ const child = spawn(command.command, [
   ...args,
   "--role=api",
   "--port=0",
-  `--namespace=${id}`,
-  `--entities=${join(ROOT, "tests/fixtures/nomnom-tpch/entities")}`,
-  `--nats-url=${NATS_URL}`,
-  `--database-url=${dbUrl}`,
-  "--host=127.0.0.1",
-  "--log-level=warn",
-  `--stream-max-bytes=${4 * 1024 ** 3}`,
-  `--dlq-max-bytes=${64 * 1024 ** 2}`,
+  ...benchFlags({
+    namespace: id,
+    entities: join(ROOT, "tests/fixtures/nomnom-tpch/entities"),
+    natsUrl: NATS_URL,
+    databaseUrl: dbUrl,
+  }),
 ], { stdio: ["ignore", "pipe", "inherit"], env: { ...command.env, ...extraEnv } });
 let banner = "";
 child.stdout!.on("data", (c) => banner += c);

@@ -48,7 +48,7 @@ import { createEnvelopeHeaders } from "../src/stream/envelope.ts";
 import { ensureTopology } from "../src/stream/ensure.ts";
 import { createTopology } from "../src/stream/topology.ts";
 import { createBaselineTables, dropBaselineTables, upsertBaseline } from "./baseline_sql.ts";
-import { nomnomCommand, type NomnomRuntime, scriptCommand } from "./nomnom_command.ts";
+import { benchFlags, nomnomCommand, type NomnomRuntime, scriptCommand } from "./nomnom_command.ts";
 import { generateOrders, type Order } from "./orders.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -131,16 +131,8 @@ const registry = await loadRegistry(ENTITIES);
 const work = await mkdtemp(join(tmpdir(), "nomnom-bench-"));
 const children: ChildProcess[] = [];
 
-const flags = (namespace: string) => [
-  `--namespace=${namespace}`,
-  `--entities=${ENTITIES}`,
-  `--nats-url=${NATS_URL}`,
-  `--database-url=${dbUrl}`,
-  "--host=127.0.0.1",
-  "--log-level=warn",
-  `--stream-max-bytes=${4 * 1024 ** 3}`,
-  `--dlq-max-bytes=${64 * 1024 ** 2}`,
-];
+const flags = (namespace: string) =>
+  benchFlags({ namespace, entities: ENTITIES, natsUrl: NATS_URL, databaseUrl: dbUrl });
 const topologyOf = (namespace: string) => createTopology(loadConfig(flags(namespace), {}), registry);
 
 async function resetNamespace(namespace: string) {

@@ -40,3 +40,27 @@ export async function scriptCommand(
   const { command, args, env } = await nomnomCommand(runtime);
   return { command, args: [...args.slice(0, -1), join(ROOT, script)], env };
 }
+
+/**
+ * The settings every nomnom process of the bench runs with, in its own `namespace` and database: quiet logs and
+ * a stream large enough for the biggest backlog.
+ */
+export function benchFlags(
+  { namespace, entities, natsUrl, databaseUrl }: {
+    namespace: string;
+    entities: string;
+    natsUrl: string;
+    databaseUrl: string;
+  },
+): string[] {
+  return [
+    `--namespace=${namespace}`,
+    `--entities=${entities}`,
+    `--nats-url=${natsUrl}`,
+    `--database-url=${databaseUrl}`,
+    "--host=127.0.0.1",
+    "--log-level=warn",
+    `--stream-max-bytes=${4 * 1024 ** 3}`,
+    `--dlq-max-bytes=${64 * 1024 ** 2}`,
+  ];
+}
